@@ -1,0 +1,130 @@
+//! Pooled upstream HTTP clients, one per target address and version.
+//!
+//! A transparent proxy must connect to the original destination, not to whatever the `Host`
+//! header names, so each client has a connector bound to one address; hyper's pool then keeps
+//! idle keep-alive connections per authority on it.
+
+use super::Version;
+use http::Uri;
+use hyper::body::Incoming;
+use hyper_util::{
+    client::legacy,
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+};
+use std::{
+    collections::HashMap,
+    future::Future,
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Mutex,
+    task::{Context, Poll},
+    time::Duration,
+};
+use tokio::net::TcpStream;
+
+/// An upstream client bound to one target.
+pub type Client = legacy::Client<Connector, Incoming>;
+
+/// Clients shared by every connection of one direction.
+#[derive(Debug)]
+pub struct Clients {
+    by_target: Mutex<HashMap<(SocketAddr, Version), Client>>,
+    connect_timeout: Duration,
+}
+
+/// Beyond this many targets the map is cleared; targets in use rebuild their entry, and
+/// connections in use keep their client, so this only bounds memory held by idle pools.
+const MAX_TARGETS: usize = 10_000;
+
+impl Clients {
+    /// No clients yet; connections time out after `connect_timeout`.
+    pub fn new(connect_timeout: Duration) -> Self {
+        Self {
+            by_target: Mutex::new(HashMap::new()),
+            connect_timeout,
+        }
+    }
+
+    /// The client for `target` speaking `version`, made on first use.
+    pub fn get(&self, target: SocketAddr, version: Version) -> Client {
+        // A poisoned lock only means another connection panicked mid-insert; the map is
+        // still a valid cache.
+        let mut map = self.by_target.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(&(target, version)) {
+            return c.clone();
+        }
+        if map.len() >= MAX_TARGETS {
+            map.clear();
+        }
+        let connector = Connector {
+            addr: target,
+            timeout: self.connect_timeout,
+        };
+        let mut builder = legacy::Client::builder(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90));
+        if version == Version::Http2 {
+            builder.http2_only(true);
+        }
+        let client = builder.build(connector);
+        map.insert((target, version), client.clone());
+        client
+    }
+}
+
+/// Connects to one fixed address, whatever the request's URI says.
+#[derive(Clone, Debug)]
+pub struct Connector {
+    addr: SocketAddr,
+    timeout: Duration,
+}
+
+/// Why an upstream connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// No answer in time.
+    #[error("connect to {addr} timed out after {after:?}")]
+    Timeout {
+        /// The target.
+        addr: SocketAddr,
+        /// The connect timeout.
+        after: Duration,
+    },
+    /// The connect failed.
+    #[error("connect to {addr} failed: {source}")]
+    Io {
+        /// The target.
+        addr: SocketAddr,
+        /// The socket error.
+        source: io::Error,
+    },
+}
+
+impl tower::Service<Uri> for Connector {
+    type Response = TokioIo<TcpStream>;
+    type Error = ConnectError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ConnectError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: Uri) -> Self::Future {
+        let (addr, timeout) = (self.addr, self.timeout);
+        Box::pin(async move { connect(addr, timeout).await.map(TokioIo::new) })
+    }
+}
+
+/// Opens a TCP connection with Nagle off (the proxy writes whole frames).
+pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ConnectError> {
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| ConnectError::Timeout { addr, after: timeout })?
+        .map_err(|source| ConnectError::Io { addr, source })?;
+    tcp.set_nodelay(true)
+        .map_err(|source| ConnectError::Io { addr, source })?;
+    Ok(tcp)
+}

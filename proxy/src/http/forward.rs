@@ -1,0 +1,150 @@
+//! Forwards a request to the connection's target over the pooled client.
+
+use super::{PROXY_ERROR, ProxyBody, client::Client, headers};
+use crate::drain::Drain;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, Uri, header, uri};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::{
+    convert::Infallible,
+    error::Error as _,
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+/// The innermost service: sends each request to `target` and streams the response back.
+#[derive(Clone, Debug)]
+pub struct Forward {
+    client: Client,
+    target: SocketAddr,
+    drain: Drain,
+}
+
+impl Forward {
+    /// Forwards to `target` through `client`; upgraded tunnels are tracked by `drain`.
+    pub fn new(client: Client, target: SocketAddr, drain: Drain) -> Self {
+        Self {
+            client,
+            target,
+            drain,
+        }
+    }
+}
+
+impl tower::Service<Request<Incoming>> for Forward {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.forward(req).await) })
+    }
+}
+
+impl Forward {
+    async fn forward(self, mut req: Request<Incoming>) -> Response<ProxyBody> {
+        if let Err(rsp) = absolute_uri(&mut req, self.target) {
+            return rsp;
+        }
+        let upgrade = headers::wants_upgrade(req.method(), req.headers());
+        headers::strip(req.headers_mut(), upgrade);
+        let downstream = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let is_connect = req.method() == http::Method::CONNECT;
+
+        let mut rsp = match self.client.request(req).await {
+            Ok(rsp) => rsp,
+            Err(e) => return upstream_error(self.target, &e),
+        };
+        let switching = rsp.status() == StatusCode::SWITCHING_PROTOCOLS
+            || (is_connect && rsp.status().is_success());
+        if let (true, Some(downstream)) = (switching, downstream) {
+            let upstream = hyper::upgrade::on(&mut rsp);
+            let target = self.target;
+            self.drain.spawn(async move {
+                match tokio::try_join!(downstream, upstream) {
+                    Ok((down, up)) => {
+                        let (mut down, mut up) = (TokioIo::new(down), TokioIo::new(up));
+                        if let Err(e) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
+                            tracing::debug!(%target, error = %e, "upgraded tunnel ended");
+                        }
+                    }
+                    Err(e) => tracing::debug!(%target, error = %e, "upgrade failed"),
+                }
+            });
+        }
+        let keep_upgrade = rsp.status() == StatusCode::SWITCHING_PROTOCOLS;
+        headers::strip(rsp.headers_mut(), keep_upgrade);
+        rsp.map(Either::Left)
+    }
+}
+
+/// hyper's client wants absolute URIs; HTTP/1 servers see origin-form (`/path`). The
+/// authority comes from `Host` (so the upstream sees what the client sent), else the target.
+fn absolute_uri(req: &mut Request<Incoming>, target: SocketAddr) -> Result<(), Response<ProxyBody>> {
+    let uri = req.uri();
+    if uri.scheme().is_some() && uri.authority().is_some() {
+        return Ok(());
+    }
+    let authority = match uri.authority() {
+        Some(a) => a.clone(),
+        None => match req.headers().get(header::HOST) {
+            Some(host) => uri::Authority::try_from(host.as_bytes())
+                .map_err(|_| error(StatusCode::BAD_REQUEST, "invalid Host header"))?,
+            None => uri::Authority::try_from(target.to_string().as_str())
+                .map_err(|_| error(StatusCode::BAD_REQUEST, "invalid target"))?,
+        },
+    };
+    let path = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| uri::PathAndQuery::from_static("/"));
+    let uri = Uri::builder()
+        .scheme(uri::Scheme::HTTP)
+        .authority(authority)
+        .path_and_query(path)
+        .build()
+        .map_err(|_| error(StatusCode::BAD_REQUEST, "invalid request target"))?;
+    *req.uri_mut() = uri;
+    Ok(())
+}
+
+fn upstream_error(target: SocketAddr, e: &hyper_util::client::legacy::Error) -> Response<ProxyBody> {
+    let mut cause = String::new();
+    let mut source = e.source();
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    let timeout = e.source().is_some_and(|s| {
+        s.downcast_ref::<super::client::ConnectError>()
+            .is_some_and(|c| matches!(c, super::client::ConnectError::Timeout { .. }))
+    });
+    let (status, reason) = if timeout {
+        (StatusCode::GATEWAY_TIMEOUT, format!("connect to {target} timed out"))
+    } else if e.is_connect() {
+        (StatusCode::BAD_GATEWAY, format!("connect to {target} failed: {cause}"))
+    } else {
+        (StatusCode::BAD_GATEWAY, format!("upstream {target} failed: {cause}"))
+    };
+    tracing::info!(%target, %status, error = %reason, "request failed");
+    error(status, &reason)
+}
+
+/// A response made by the proxy, with the reason in `weft-proxy-error`.
+pub fn error(status: StatusCode, reason: &str) -> Response<ProxyBody> {
+    let mut rsp = Response::new(Either::Right(Full::new(Bytes::from(format!("{reason}\n")))));
+    *rsp.status_mut() = status;
+    let value = HeaderValue::from_str(reason)
+        .unwrap_or_else(|_| HeaderValue::from_static("proxy error"));
+    rsp.headers_mut().insert(PROXY_ERROR, value);
+    rsp
+}

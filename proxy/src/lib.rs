@@ -1,0 +1,148 @@
+//! The Weft sidecar proxy: takes the pod's redirected connections, detects their protocol and
+//! forwards them (inbound to the local app, outbound to where the app was going), exporting
+//! metrics on the admin server and draining gracefully on shutdown.
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod config;
+pub mod detect;
+pub mod drain;
+pub mod http;
+pub mod io;
+pub mod metrics;
+pub mod orig_dst;
+pub mod proxy;
+pub mod tcp;
+
+use crate::{
+    admin::Admin,
+    config::{Config, Listen},
+    http::client::Clients,
+    metrics::{Direction, Metrics},
+    proxy::Proxy,
+};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::AtomicBool, atomic::Ordering},
+    time::Duration,
+};
+use tokio::net::TcpListener;
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A listening address could not be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// inbound | outbound | admin.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot watch for SIGTERM: {0}")]
+    Signal(std::io::Error),
+}
+
+/// How long an upstream TCP connect may take before the request fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Listeners bound before anything is served, so a busy port fails start-up at once.
+pub struct Bound {
+    inbound: Vec<TcpListener>,
+    outbound: Vec<TcpListener>,
+    admin: Vec<TcpListener>,
+}
+
+impl Bound {
+    /// Binds every configured address.
+    pub async fn bind(config: &Config) -> Result<Self, Error> {
+        Ok(Self {
+            inbound: bind("inbound", &config.inbound).await?,
+            outbound: bind("outbound", &config.outbound).await?,
+            admin: bind("admin", &config.admin).await?,
+        })
+    }
+
+    /// The addresses actually bound: inbound, outbound, admin.
+    pub fn local_addrs(&self) -> [Vec<SocketAddr>; 3] {
+        let addrs = |ls: &[TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect();
+        [addrs(&self.inbound), addrs(&self.outbound), addrs(&self.admin)]
+    }
+}
+
+async fn bind(what: &'static str, listen: &Listen) -> Result<Vec<TcpListener>, Error> {
+    let mut out = Vec::new();
+    for &addr in &listen.required {
+        out.push(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind { what, addr, source })?,
+        );
+    }
+    for &addr in &listen.optional {
+        match TcpListener::bind(addr).await {
+            Ok(l) => out.push(l),
+            Err(e) => tracing::debug!(%addr, error = %e, "optional {what} address not bound"),
+        }
+    }
+    Ok(out)
+}
+
+/// Serves until SIGTERM, SIGINT or `/shutdown`, then drains for up to the grace period.
+pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigterm = signal(SignalKind::terminate()).map_err(Error::Signal)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
+
+    let metrics = Metrics::new();
+    let (trigger, drain) = drain::channel();
+    let ready = Arc::new(AtomicBool::new(false));
+    let opaque_ports = Arc::new(config.opaque_ports.clone());
+    let direction = |direction| {
+        Arc::new(Proxy {
+            direction,
+            opaque_ports: opaque_ports.clone(),
+            detect_timeout: config.detect_timeout,
+            connect_timeout: CONNECT_TIMEOUT,
+            clients: Clients::new(CONNECT_TIMEOUT),
+            metrics: metrics.clone(),
+            drain: drain.clone(),
+        })
+    };
+    let (inbound, outbound) = (direction(Direction::Inbound), direction(Direction::Outbound));
+    let admin = Admin {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+        shutdown: trigger.starter(),
+    };
+    let [ins, outs, admins] = bound.local_addrs();
+    for l in bound.inbound {
+        tokio::spawn(inbound.clone().serve(l));
+    }
+    for l in bound.outbound {
+        tokio::spawn(outbound.clone().serve(l));
+    }
+    for l in bound.admin {
+        tokio::spawn(admin.clone().serve(l));
+    }
+    ready.store(true, Ordering::Release);
+    tracing::info!(?ins, ?outs, ?admins, workload = ?config.workload, "proxy ready");
+
+    tokio::select! {
+        _ = sigterm.recv() => tracing::info!("SIGTERM: draining"),
+        _ = sigint.recv() => tracing::info!("SIGINT: draining"),
+        () = drain.signaled() => tracing::info!("shutdown requested: draining"),
+    }
+    ready.store(false, Ordering::Release);
+    let left = trigger.drain(config.shutdown_grace).await;
+    if left > 0 {
+        tracing::warn!(connections = left, grace = ?config.shutdown_grace, "grace period over; closing what is left");
+    } else {
+        tracing::info!("drained");
+    }
+    Ok(())
+}

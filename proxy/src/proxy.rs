@@ -1,0 +1,143 @@
+//! One direction of the proxy: accept redirected connections, find where they were going,
+//! detect the protocol, and forward them.
+
+use crate::{
+    detect::{self, Protocol},
+    drain::Drain,
+    http::{self, Version, client::Clients, forward::Forward, record::RecordLayer},
+    io::{CountedIo, PrefixedIo},
+    metrics::{self, ConnLabels, Direction, Metrics},
+    orig_dst::{OrigDst, orig_dst},
+    tcp,
+    config::PortSet,
+};
+use bytes::Bytes;
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Settings and shared state of one direction.
+#[derive(Debug)]
+pub struct Proxy {
+    /// inbound | outbound.
+    pub direction: Direction,
+    /// Ports forwarded without detection.
+    pub opaque_ports: Arc<PortSet>,
+    /// How long detection waits for the client's first bytes.
+    pub detect_timeout: Duration,
+    /// How long an upstream connect may take.
+    pub connect_timeout: Duration,
+    /// Upstream HTTP connection pools.
+    pub clients: Clients,
+    /// Where counters go.
+    pub metrics: Arc<Metrics>,
+    /// Stops accepting and winds connections down.
+    pub drain: Drain,
+}
+
+impl Proxy {
+    /// Accepts connections until the drain starts, then drops the listener.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let accepted = tokio::select! {
+                () = self.drain.signaled() => return,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((tcp, peer)) => {
+                    let this = self.clone();
+                    self.drain.spawn(async move { this.handle(tcp, peer).await });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(direction = self.direction.as_str(), error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// Where a connection to `orig` goes: the original destination outbound, the same port on
+    /// loopback inbound (the app in this pod).
+    pub fn target(&self, OrigDst(orig): OrigDst) -> SocketAddr {
+        match self.direction {
+            Direction::Outbound => orig,
+            Direction::Inbound => {
+                let lo = match orig.ip() {
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                };
+                SocketAddr::new(lo, orig.port())
+            }
+        }
+    }
+
+    async fn handle(self: Arc<Self>, mut tcp: TcpStream, peer: SocketAddr) {
+        let direction = self.direction.as_str();
+        let _ = tcp.set_nodelay(true);
+        let orig = match orig_dst(&tcp) {
+            Ok(orig) => orig,
+            Err(e) => {
+                tracing::warn!(direction, error = %e, "dropping connection");
+                return;
+            }
+        };
+        let target = self.target(orig);
+        let (protocol, prefix) = if self.opaque_ports.contains(orig.0.port()) {
+            (Protocol::Opaque, Bytes::new())
+        } else {
+            match detect::detect(&mut tcp, self.detect_timeout).await {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::debug!(direction, %peer, error = %e, "client failed during detection");
+                    return;
+                }
+            }
+        };
+        let label = metrics::target_label(target);
+        let conn = self.metrics.connection(&ConnLabels {
+            direction: self.direction,
+            target_addr: label.clone(),
+            protocol: protocol_label(protocol),
+        });
+        let io = CountedIo::new(PrefixedIo::new(prefix, tcp), conn.read.clone(), conn.write.clone());
+        tracing::debug!(direction, %peer, %target, ?protocol, "forwarding");
+        match protocol {
+            Protocol::Http1 | Protocol::Http2 => {
+                let version = if protocol == Protocol::Http1 {
+                    Version::Http1
+                } else {
+                    Version::Http2
+                };
+                let svc = tower::ServiceBuilder::new()
+                    .layer(RecordLayer(self.metrics.http(self.direction, &label)))
+                    .service(Forward::new(
+                        self.clients.get(target, version),
+                        target,
+                        self.drain.clone(),
+                    ));
+                if let Err(e) = http::server::serve(io, version, svc, &self.drain).await {
+                    tracing::debug!(direction, %peer, %target, error = %e, "HTTP connection ended with an error");
+                }
+            }
+            Protocol::Tls | Protocol::Opaque => {
+                if let Err(e) = tcp::forward(io, target, self.connect_timeout).await {
+                    tracing::info!(direction, %peer, %target, error = %e, "TCP forward failed");
+                }
+            }
+        }
+        drop(conn);
+    }
+}
+
+fn protocol_label(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Http1 => "http1",
+        Protocol::Http2 => "h2",
+        Protocol::Tls => "tls",
+        Protocol::Opaque => "opaque",
+    }
+}
