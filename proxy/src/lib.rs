@@ -77,19 +77,29 @@ impl Bound {
 async fn bind(what: &'static str, listen: &Listen) -> Result<Vec<TcpListener>, Error> {
     let mut out = Vec::new();
     for &addr in &listen.required {
-        out.push(
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| Error::Bind { what, addr, source })?,
-        );
+        out.push(listener(addr).map_err(|source| Error::Bind { what, addr, source })?);
     }
     for &addr in &listen.optional {
-        match TcpListener::bind(addr).await {
+        match listener(addr) {
             Ok(l) => out.push(l),
             Err(e) => tracing::debug!(%addr, error = %e, "optional {what} address not bound"),
         }
     }
     Ok(out)
+}
+
+/// A listener; IPv6 ones are IPv6-only so `[::]:4143` can sit beside `0.0.0.0:4143`.
+fn listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Serves until SIGTERM, SIGINT or `/shutdown`, then drains for up to the grace period.
