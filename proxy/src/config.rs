@@ -36,7 +36,10 @@ impl Strings for BTreeMap<String, String> {
     }
 
     fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
-        self.keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+        self.keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 }
 
@@ -173,7 +176,9 @@ impl Config {
                 workload,
                 worker_threads,
             }),
-            _ => Err(ConfigError(vec!["internal: a setting failed without an error".into()])),
+            _ => Err(ConfigError(vec![
+                "internal: a setting failed without an error".into(),
+            ])),
         }
     }
 }
@@ -271,7 +276,11 @@ fn parse_threads(text: &str) -> Result<usize, String> {
 
 /// Parses `1s`, `500ms`, `2m`, `1h`, or `0`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration; expected a number with a unit: ms, s, m or h (e.g. 500ms, 1s)");
+    let bad = || {
+        format!(
+            "{text:?} is not a duration; expected a number with a unit: ms, s, m or h (e.g. 500ms, 1s)"
+        )
+    };
     if text == "0" {
         return Ok(Duration::ZERO);
     }

@@ -107,7 +107,10 @@ mod tests {
 
     #[test]
     fn classifies_prefixes() {
-        assert_eq!(classify(b"GET / HTTP/1.1\r\nHost: a\r\n"), Some(Protocol::Http1));
+        assert_eq!(
+            classify(b"GET / HTTP/1.1\r\nHost: a\r\n"),
+            Some(Protocol::Http1)
+        );
         assert_eq!(classify(b"POST /x?y=1 HTTP/1.0\r\n"), Some(Protocol::Http1));
         assert_eq!(classify(b"GET / HT"), None);
         assert_eq!(classify(b"GET"), None);
@@ -146,7 +149,10 @@ mod tests {
     #[tokio::test]
     async fn long_garbage_stops_at_the_limit() {
         let (mut client, mut server) = tokio::io::duplex(MAX_DETECT * 2);
-        client.write_all(&vec![b'A'; MAX_DETECT + 10]).await.unwrap();
+        client
+            .write_all(&vec![b'A'; MAX_DETECT + 10])
+            .await
+            .unwrap();
         let (proto, bytes) = detect(&mut server, Duration::from_secs(5)).await.unwrap();
         assert_eq!(proto, Protocol::Opaque);
         assert!(bytes.len() >= MAX_DETECT);

@@ -46,7 +46,11 @@ impl<I: AsyncRead> AsyncRead for PrefixedIo<I> {
 }
 
 impl<I: AsyncWrite> AsyncWrite for PrefixedIo<I> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.project().io.poll_write(cx, buf)
     }
 
@@ -107,7 +111,11 @@ impl<I: AsyncRead> AsyncRead for CountedIo<I> {
 }
 
 impl<I: AsyncWrite> AsyncWrite for CountedIo<I> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let poll = this.io.poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = poll {

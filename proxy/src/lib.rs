@@ -70,7 +70,11 @@ impl Bound {
     /// The addresses actually bound: inbound, outbound, admin.
     pub fn local_addrs(&self) -> [Vec<SocketAddr>; 3] {
         let addrs = |ls: &[TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect();
-        [addrs(&self.inbound), addrs(&self.outbound), addrs(&self.admin)]
+        [
+            addrs(&self.inbound),
+            addrs(&self.outbound),
+            addrs(&self.admin),
+        ]
     }
 }
 
@@ -123,7 +127,10 @@ pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
             drain: drain.clone(),
         })
     };
-    let (inbound, outbound) = (direction(Direction::Inbound), direction(Direction::Outbound));
+    let (inbound, outbound) = (
+        direction(Direction::Inbound),
+        direction(Direction::Outbound),
+    );
     let admin = Admin {
         metrics: metrics.clone(),
         ready: ready.clone(),

@@ -5,12 +5,7 @@
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
-    metrics::{
-        counter::Counter,
-        family::Family,
-        gauge::Gauge,
-        histogram::Histogram,
-    },
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 use std::{fmt::Write as _, net::SocketAddr, sync::Arc, sync::atomic::AtomicU64};
@@ -143,14 +138,38 @@ impl Metrics {
         let resident_memory = Gauge::default();
         let cpu_seconds = Gauge::<f64, AtomicU64>::default();
         registry.register("tcp_open", "Connections opened", tcp_open.clone());
-        registry.register("tcp_open_connections", "Connections open now", tcp_open_connections.clone());
-        registry.register("tcp_read_bytes", "Bytes read from clients", tcp_read_bytes.clone());
-        registry.register("tcp_write_bytes", "Bytes written to clients", tcp_write_bytes.clone());
+        registry.register(
+            "tcp_open_connections",
+            "Connections open now",
+            tcp_open_connections.clone(),
+        );
+        registry.register(
+            "tcp_read_bytes",
+            "Bytes read from clients",
+            tcp_read_bytes.clone(),
+        );
+        registry.register(
+            "tcp_write_bytes",
+            "Bytes written to clients",
+            tcp_write_bytes.clone(),
+        );
         registry.register("request", "HTTP requests received", requests.clone());
         registry.register("response", "HTTP responses sent", responses.clone());
-        registry.register("response_latency_ms", "Time to response headers, in milliseconds", latency.clone());
-        registry.register("process_resident_memory_bytes", "Resident memory", resident_memory.clone());
-        registry.register("process_cpu_seconds", "User and system CPU time", cpu_seconds.clone());
+        registry.register(
+            "response_latency_ms",
+            "Time to response headers, in milliseconds",
+            latency.clone(),
+        );
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory",
+            resident_memory.clone(),
+        );
+        registry.register(
+            "process_cpu_seconds",
+            "User and system CPU time",
+            cpu_seconds.clone(),
+        );
         Arc::new(Self {
             registry,
             tcp_open,
@@ -211,11 +230,14 @@ impl Metrics {
             self.resident_memory.set(pages * 4096);
         }
         // stat: fields 14 and 15 (utime, stime) in clock ticks, after the `(comm)` field.
-        if let Some(ticks) = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
-            let rest = &s[s.rfind(')')? + 2..];
-            let mut f = rest.split_whitespace().skip(11);
-            Some(f.next()?.parse::<u64>().ok()? + f.next()?.parse::<u64>().ok()?)
-        }) {
+        if let Some(ticks) = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                let rest = &s[s.rfind(')')? + 2..];
+                let mut f = rest.split_whitespace().skip(11);
+                Some(f.next()?.parse::<u64>().ok()? + f.next()?.parse::<u64>().ok()?)
+            })
+        {
             self.cpu_seconds.set(ticks as f64 / 100.0);
         }
     }

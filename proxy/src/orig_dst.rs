@@ -11,7 +11,9 @@ pub struct OrigDst(pub SocketAddr);
 #[derive(Debug, thiserror::Error)]
 pub enum OrigDstError {
     /// The kernel has no NAT record of this connection.
-    #[error("no original destination for the connection from {peer} (SO_ORIGINAL_DST: {source}); was it redirected by weft-init?")]
+    #[error(
+        "no original destination for the connection from {peer} (SO_ORIGINAL_DST: {source}); was it redirected by weft-init?"
+    )]
     Lookup {
         /// The client.
         peer: SocketAddr,
@@ -20,7 +22,9 @@ pub enum OrigDstError {
     },
     /// The connection was made to the proxy's own port, not redirected to it; forwarding it
     /// would send it straight back to the proxy.
-    #[error("connection from {peer} was made to the proxy port {local} directly, not redirected; refusing to loop it")]
+    #[error(
+        "connection from {peer} was made to the proxy port {local} directly, not redirected; refusing to loop it"
+    )]
     NotRedirected {
         /// The client.
         peer: SocketAddr,
@@ -34,7 +38,9 @@ pub fn orig_dst(tcp: &TcpStream) -> Result<OrigDst, OrigDstError> {
     let peer = tcp
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let local = tcp.local_addr().map_err(|source| OrigDstError::Lookup { peer, source })?;
+    let local = tcp
+        .local_addr()
+        .map_err(|source| OrigDstError::Lookup { peer, source })?;
     let sock = socket2::SockRef::from(tcp);
     let addr = match local {
         SocketAddr::V4(_) => sock.original_dst_v4(),

@@ -2,6 +2,7 @@
 //! detect the protocol, and forward them.
 
 use crate::{
+    config::PortSet,
     detect::{self, Protocol},
     drain::Drain,
     http::{self, Version, client::Clients, forward::Forward, record::RecordLayer},
@@ -9,7 +10,6 @@ use crate::{
     metrics::{self, ConnLabels, Direction, Metrics},
     orig_dst::{OrigDst, orig_dst},
     tcp,
-    config::PortSet,
 };
 use bytes::Bytes;
 use std::{
@@ -49,7 +49,8 @@ impl Proxy {
             match accepted {
                 Ok((tcp, peer)) => {
                     let this = self.clone();
-                    self.drain.spawn(async move { this.handle(tcp, peer).await });
+                    self.drain
+                        .spawn(async move { this.handle(tcp, peer).await });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -103,7 +104,11 @@ impl Proxy {
             target_addr: label.clone(),
             protocol: protocol_label(protocol),
         });
-        let io = CountedIo::new(PrefixedIo::new(prefix, tcp), conn.read.clone(), conn.write.clone());
+        let io = CountedIo::new(
+            PrefixedIo::new(prefix, tcp),
+            conn.read.clone(),
+            conn.write.clone(),
+        );
         tracing::debug!(direction, %peer, %target, ?protocol, "forwarding");
         match protocol {
             Protocol::Http1 | Protocol::Http2 => {

@@ -53,7 +53,9 @@ async fn listen(port: u16) -> TcpListener {
 pub async fn http(port: u16) {
     let listener = listen(port).await;
     loop {
-        let Ok((tcp, _)) = listener.accept().await else { continue };
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(handle);
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -67,7 +69,10 @@ async fn handle(req: Request<Incoming>) -> Result<Response<AppBody>, Infallible>
     let path = req.uri().path().to_string();
     let body: AppBody = if path == "/echo" {
         req.into_body().map_err(Into::into).boxed()
-    } else if let Some(n) = path.strip_prefix("/bytes/").and_then(|n| n.parse::<usize>().ok()) {
+    } else if let Some(n) = path
+        .strip_prefix("/bytes/")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
         let chunks = (0..n).step_by(64 * 1024).map(move |start| {
             let end = (start + 64 * 1024).min(n);
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Frame::data(Bytes::from(
@@ -75,7 +80,10 @@ async fn handle(req: Request<Incoming>) -> Result<Response<AppBody>, Infallible>
             )))
         });
         BodyExt::boxed(StreamBody::new(futures_util::stream::iter(chunks)))
-    } else if let Some(ms) = path.strip_prefix("/slow/").and_then(|n| n.parse::<u64>().ok()) {
+    } else if let Some(ms) = path
+        .strip_prefix("/slow/")
+        .and_then(|n| n.parse::<u64>().ok())
+    {
         tokio::time::sleep(Duration::from_millis(ms)).await;
         full("slow done\n")
     } else if path == "/headers" {
@@ -93,16 +101,22 @@ async fn handle(req: Request<Incoming>) -> Result<Response<AppBody>, Infallible>
 }
 
 fn full(text: &str) -> AppBody {
-    Full::new(Bytes::from(text.to_string())).map_err(|e| match e {}).boxed()
+    Full::new(Bytes::from(text.to_string()))
+        .map_err(|e| match e {})
+        .boxed()
 }
 
 /// Echoes WebSocket messages.
 pub async fn websocket(port: u16) {
     let listener = listen(port).await;
     loop {
-        let Ok((tcp, _)) = listener.accept().await else { continue };
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(async move {
-            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                return;
+            };
             while let Some(Ok(msg)) = ws.next().await {
                 if msg.is_close() || ws.send(msg).await.is_err() {
                     break;
@@ -117,7 +131,9 @@ pub async fn websocket(port: u16) {
 pub async fn tcp_echo(port: u16) {
     let listener = listen(port).await;
     loop {
-        let Ok((mut tcp, _)) = listener.accept().await else { continue };
+        let Ok((mut tcp, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(async move {
             let mut all = Vec::new();
             if tcp.read_to_end(&mut all).await.is_ok() {
@@ -132,15 +148,25 @@ pub async fn tcp_echo(port: u16) {
 pub async fn banner(port: u16) {
     let listener = listen(port).await;
     loop {
-        let Ok((tcp, _)) = listener.accept().await else { continue };
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(async move {
             let mut tcp = BufReader::new(tcp);
-            if tcp.get_mut().write_all(b"220 weft-banner ready\r\n").await.is_err() {
+            if tcp
+                .get_mut()
+                .write_all(b"220 weft-banner ready\r\n")
+                .await
+                .is_err()
+            {
                 return;
             }
             let mut line = String::new();
             if tcp.read_line(&mut line).await.is_ok() {
-                let _ = tcp.get_mut().write_all(format!("250 {line}").as_bytes()).await;
+                let _ = tcp
+                    .get_mut()
+                    .write_all(format!("250 {line}").as_bytes())
+                    .await;
             }
         });
     }
@@ -152,7 +178,9 @@ pub async fn grpc(port: u16) {
     let addr = SocketAddr::from(([0u16; 8], port));
     let _ = tonic::transport::Server::builder()
         .add_service(identity::identity_server::IdentityServer::new(Grpc))
-        .add_service(destination::destination_server::DestinationServer::new(Grpc))
+        .add_service(destination::destination_server::DestinationServer::new(
+            Grpc,
+        ))
         .serve(addr)
         .await;
 }
@@ -182,8 +210,12 @@ impl identity::identity_server::Identity for Grpc {
 #[tonic::async_trait]
 impl destination::destination_server::Destination for Grpc {
     type GetStream = UpdateStream;
-    type GetProfileStream =
-        Pin<Box<dyn futures_util::Stream<Item = Result<destination::DestinationProfile, tonic::Status>> + Send>>;
+    type GetProfileStream = Pin<
+        Box<
+            dyn futures_util::Stream<Item = Result<destination::DestinationProfile, tonic::Status>>
+                + Send,
+        >,
+    >;
 
     async fn get(
         &self,
@@ -197,8 +229,12 @@ impl destination::destination_server::Destination for Grpc {
                 )),
             })
         });
-        let end = std::iter::once(Err(tonic::Status::resource_exhausted("stream finished by the test server")));
-        Ok(tonic::Response::new(Box::pin(futures_util::stream::iter(updates.chain(end)))))
+        let end = std::iter::once(Err(tonic::Status::resource_exhausted(
+            "stream finished by the test server",
+        )));
+        Ok(tonic::Response::new(Box::pin(futures_util::stream::iter(
+            updates.chain(end),
+        ))))
     }
 
     async fn get_profile(

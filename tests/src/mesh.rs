@@ -38,10 +38,19 @@ impl Mesh {
         let client = net.pod("client").expect("client pod");
         let server = net.pod("server").expect("server pod");
         let skip = ports::SKIPPED.to_string();
-        let init = ["--skip-outbound-ports", skip.as_str(), "--skip-inbound-ports", skip.as_str()];
+        let init = [
+            "--skip-outbound-ports",
+            skip.as_str(),
+            "--skip-inbound-ports",
+            skip.as_str(),
+        ];
         let client = Sidecar::inject(&client, &init, env).unwrap_or_else(|e| panic!("{e}"));
         let server = Sidecar::inject(&server, &init, env).unwrap_or_else(|e| panic!("{e}"));
-        Mesh { client, server, net }
+        Mesh {
+            client,
+            server,
+            net,
+        }
     }
 
     /// Starts every sample app in the server pod and waits until they listen.

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 /// A Weft binary that is not where it should be.
 #[derive(Debug, thiserror::Error)]
-#[error("{name} not found (looked in {looked}); build it first with `cargo build --bins`, or set WEFT_BIN_DIR")]
+#[error(
+    "{name} not found (looked in {looked}); build it first with `cargo build --bins`, or set WEFT_BIN_DIR"
+)]
 pub struct BinError {
     /// The binary.
     pub name: String,

@@ -47,7 +47,11 @@ pub fn check_prerequisites() -> Result<(), NetworkError> {
             "root (it creates network namespaces and iptables rules); run it with sudo".into(),
         ));
     }
-    for (tool, package) in [("ip", "iproute2"), ("setpriv", "util-linux"), ("iptables", "iptables")] {
+    for (tool, package) in [
+        ("ip", "iproute2"),
+        ("setpriv", "util-linux"),
+        ("iptables", "iptables"),
+    ] {
         let found = std::env::var_os("PATH")
             .map(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
             .unwrap_or(false);
@@ -107,8 +111,24 @@ impl Network {
         net.add_namespace(&net.switch)?;
         let sw = net.switch.as_str();
         run("ip", &["-n", sw, "link", "add", "br0", "type", "bridge"])?;
-        run("ip", &["-n", sw, "addr", "add", "10.42.0.1/24", "dev", "br0"])?;
-        run("ip", &["-n", sw, "-6", "addr", "add", "fd42::1/64", "dev", "br0", "nodad"])?;
+        run(
+            "ip",
+            &["-n", sw, "addr", "add", "10.42.0.1/24", "dev", "br0"],
+        )?;
+        run(
+            "ip",
+            &[
+                "-n",
+                sw,
+                "-6",
+                "addr",
+                "add",
+                "fd42::1/64",
+                "dev",
+                "br0",
+                "nodad",
+            ],
+        )?;
         run("ip", &["-n", sw, "link", "set", "br0", "up"])?;
         Ok(net)
     }
@@ -117,21 +137,54 @@ impl Network {
     /// default routes through the bridge.
     pub fn pod(&self, name: &str) -> Result<Pod, NetworkError> {
         let host = self.next_host.fetch_add(1, Ordering::Relaxed);
-        let host8 = u8::try_from(host).ok().filter(|h| *h < 252).ok_or(NetworkError::Full)?;
+        let host8 = u8::try_from(host)
+            .ok()
+            .filter(|h| *h < 252)
+            .ok_or(NetworkError::Full)?;
         let netns = format!("{}-{name}", self.id);
         self.add_namespace(&netns)?;
         let (ns, sw) = (netns.as_str(), self.switch.as_str());
         let veth = format!("v{host}");
-        run("ip", &["-n", sw, "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", ns])?;
-        run("ip", &["-n", sw, "link", "set", &veth, "master", "br0", "up"])?;
+        run(
+            "ip",
+            &[
+                "-n", sw, "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", ns,
+            ],
+        )?;
+        run(
+            "ip",
+            &["-n", sw, "link", "set", &veth, "master", "br0", "up"],
+        )?;
         let ip = Ipv4Addr::new(10, 42, 0, host8);
         let ip6 = Ipv6Addr::new(0xfd42, 0, 0, 0, 0, 0, 0, u16::from(host8));
         run("ip", &["-n", ns, "link", "set", "lo", "up"])?;
-        run("ip", &["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", "eth0"])?;
-        run("ip", &["-n", ns, "-6", "addr", "add", &format!("{ip6}/64"), "dev", "eth0", "nodad"])?;
+        run(
+            "ip",
+            &["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
+        )?;
+        run(
+            "ip",
+            &[
+                "-n",
+                ns,
+                "-6",
+                "addr",
+                "add",
+                &format!("{ip6}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ],
+        )?;
         run("ip", &["-n", ns, "link", "set", "eth0", "up"])?;
-        run("ip", &["-n", ns, "route", "add", "default", "via", "10.42.0.1"])?;
-        run("ip", &["-n", ns, "-6", "route", "add", "default", "via", "fd42::1"])?;
+        run(
+            "ip",
+            &["-n", ns, "route", "add", "default", "via", "10.42.0.1"],
+        )?;
+        run(
+            "ip",
+            &["-n", ns, "-6", "route", "add", "default", "via", "fd42::1"],
+        )?;
         Ok(Pod {
             name: name.to_string(),
             netns,
@@ -143,9 +196,16 @@ impl Network {
 
     /// Writes `/etc/netns/<pod>/hosts`, which `ip netns exec` mounts over `/etc/hosts`, so
     /// processes in the pod resolve service names as on a cluster.
-    pub fn set_hosts(&self, pod: &Pod, entries: &[(std::net::IpAddr, String)]) -> Result<(), NetworkError> {
+    pub fn set_hosts(
+        &self,
+        pod: &Pod,
+        entries: &[(std::net::IpAddr, String)],
+    ) -> Result<(), NetworkError> {
         let dir = Path::new("/etc/netns").join(&pod.netns);
-        let io = |source| NetworkError::Io { path: dir.clone(), source };
+        let io = |source| NetworkError::Io {
+            path: dir.clone(),
+            source,
+        };
         std::fs::create_dir_all(&dir).map_err(io)?;
         self.lock().etc_dirs.push(dir.clone());
         let mut text = String::from("127.0.0.1 localhost\n::1 localhost\n");
@@ -190,7 +250,10 @@ impl Drop for Network {
         }
         // Pods first, then the switch: deleting a namespace deletes its links and rules.
         for ns in state.namespaces.drain(..).rev() {
-            let _ = Command::new("ip").args(["netns", "del", &ns]).stderr(Stdio::null()).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &ns])
+                .stderr(Stdio::null())
+                .status();
         }
         for dir in state.etc_dirs.drain(..) {
             let _ = std::fs::remove_dir_all(dir);
@@ -215,7 +278,11 @@ pub(crate) struct NetworkHandle {
 
 impl NetworkHandle {
     pub(crate) fn register(&self, p: Process) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).processes.push(p);
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .processes
+            .push(p);
     }
 
     pub(crate) fn log_path(&self, name: &str) -> PathBuf {
@@ -238,7 +305,10 @@ fn sweep_stale() {
             continue;
         };
         if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &name])
+                .stderr(Stdio::null())
+                .status();
             let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&name));
         }
     }

@@ -78,7 +78,11 @@ impl Pod {
     }
 
     /// Waits until something in the pod accepts connections on each of `ports` (on loopback).
-    pub fn wait_listening(&self, ports: &[u16], timeout: std::time::Duration) -> std::io::Result<()> {
+    pub fn wait_listening(
+        &self,
+        ports: &[u16],
+        timeout: std::time::Duration,
+    ) -> std::io::Result<()> {
         let ports = ports.to_vec();
         self.run(move || async move {
             let deadline = tokio::time::Instant::now() + timeout;
@@ -114,11 +118,7 @@ impl Pod {
         let log = self.network.log_path(&format!("{}-{name}", self.name));
         let out = File::create(&log)?;
         let err = out.try_clone()?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()?;
+        let child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn()?;
         let p = Process {
             name: format!("{}/{name}", self.name),
             child: Arc::new(Mutex::new(child)),

@@ -62,7 +62,11 @@ pub struct Sidecar {
 impl Sidecar {
     /// Programs the redirect with `weft-init init_args…` and starts the proxy with `env`
     /// (`WEFT_PROXY_*` pairs), waiting until `/ready` answers 200.
-    pub fn inject(pod: &Pod, init_args: &[&str], env: &[(&str, &str)]) -> Result<Self, SidecarError> {
+    pub fn inject(
+        pod: &Pod,
+        init_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self, SidecarError> {
         let init = bin_path("weft-init")?;
         let proxy = bin_path("weft-proxy")?;
         let out = pod
@@ -92,10 +96,12 @@ impl Sidecar {
             .env("WEFT_PROXY_LOG", "warn,weft_proxy=info")
             .env("WEFT_PROXY_WORKLOAD", format!("local/{}", pod.name))
             .envs(env.iter().copied());
-        let process = pod.start("proxy", cmd).map_err(|source| SidecarError::Spawn {
-            pod: pod.name.clone(),
-            source,
-        })?;
+        let process = pod
+            .start("proxy", cmd)
+            .map_err(|source| SidecarError::Spawn {
+                pod: pod.name.clone(),
+                source,
+            })?;
         let admin = env
             .iter()
             .find(|(k, _)| *k == "WEFT_PROXY_ADMIN_ADDR")

@@ -36,7 +36,10 @@ fn explicit_values_are_used() {
     assert_eq!(c.inbound.required.len(), 2);
     assert!(c.inbound.optional.is_empty());
     assert!(c.opaque_ports.contains(9001) && c.opaque_ports.contains(7000));
-    assert!(!c.opaque_ports.contains(25), "explicit list replaces defaults");
+    assert!(
+        !c.opaque_ports.contains(25),
+        "explicit list replaces defaults"
+    );
     assert_eq!(c.detect_timeout, Duration::from_millis(250));
     assert_eq!(c.shutdown_grace, Duration::from_secs(120));
     assert_eq!(c.workload.as_deref(), Some("shop/web-0"));
@@ -90,5 +93,9 @@ fn port_sets() {
     assert!(!s.contains(13) && !s.contains(2));
     assert!(PortSet::parse("0").is_err());
     assert!(PortSet::parse("9-3").is_err());
-    assert!(PortSet::parse("").expect("empty is fine").eq(&PortSet::empty()));
+    assert!(
+        PortSet::parse("")
+            .expect("empty is fine")
+            .eq(&PortSet::empty())
+    );
 }

@@ -122,7 +122,10 @@ impl tower::Service<Uri> for Connector {
 pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ConnectError> {
     let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
-        .map_err(|_| ConnectError::Timeout { addr, after: timeout })?
+        .map_err(|_| ConnectError::Timeout {
+            addr,
+            after: timeout,
+        })?
         .map_err(|source| ConnectError::Io { addr, source })?;
     tcp.set_nodelay(true)
         .map_err(|source| ConnectError::Io { addr, source })?;

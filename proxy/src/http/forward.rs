@@ -89,7 +89,10 @@ impl Forward {
 
 /// hyper's client wants absolute URIs; HTTP/1 servers see origin-form (`/path`). The
 /// authority comes from `Host` (so the upstream sees what the client sent), else the target.
-fn absolute_uri(req: &mut Request<Incoming>, target: SocketAddr) -> Result<(), Response<ProxyBody>> {
+fn absolute_uri(
+    req: &mut Request<Incoming>,
+    target: SocketAddr,
+) -> Result<(), Response<ProxyBody>> {
     let uri = req.uri();
     if uri.scheme().is_some() && uri.authority().is_some() {
         return Ok(());
@@ -117,7 +120,10 @@ fn absolute_uri(req: &mut Request<Incoming>, target: SocketAddr) -> Result<(), R
     Ok(())
 }
 
-fn upstream_error(target: SocketAddr, e: &hyper_util::client::legacy::Error) -> Response<ProxyBody> {
+fn upstream_error(
+    target: SocketAddr,
+    e: &hyper_util::client::legacy::Error,
+) -> Response<ProxyBody> {
     let mut cause = String::new();
     let mut source = e.source();
     while let Some(s) = source {
@@ -129,11 +135,20 @@ fn upstream_error(target: SocketAddr, e: &hyper_util::client::legacy::Error) -> 
             .is_some_and(|c| matches!(c, super::client::ConnectError::Timeout { .. }))
     });
     let (status, reason) = if timeout {
-        (StatusCode::GATEWAY_TIMEOUT, format!("connect to {target} timed out"))
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("connect to {target} timed out"),
+        )
     } else if e.is_connect() {
-        (StatusCode::BAD_GATEWAY, format!("connect to {target} failed: {cause}"))
+        (
+            StatusCode::BAD_GATEWAY,
+            format!("connect to {target} failed: {cause}"),
+        )
     } else {
-        (StatusCode::BAD_GATEWAY, format!("upstream {target} failed: {cause}"))
+        (
+            StatusCode::BAD_GATEWAY,
+            format!("upstream {target} failed: {cause}"),
+        )
     };
     tracing::info!(%target, %status, error = %reason, "request failed");
     error(status, &reason)
@@ -143,8 +158,8 @@ fn upstream_error(target: SocketAddr, e: &hyper_util::client::legacy::Error) -> 
 pub fn error(status: StatusCode, reason: &str) -> Response<ProxyBody> {
     let mut rsp = Response::new(Either::Right(Full::new(Bytes::from(format!("{reason}\n")))));
     *rsp.status_mut() = status;
-    let value = HeaderValue::from_str(reason)
-        .unwrap_or_else(|_| HeaderValue::from_static("proxy error"));
+    let value =
+        HeaderValue::from_str(reason).unwrap_or_else(|_| HeaderValue::from_static("proxy error"));
     rsp.headers_mut().insert(PROXY_ERROR, value);
     rsp
 }

@@ -13,8 +13,7 @@ const HOP_BY_HOP: [header::HeaderName; 4] = [
 /// Whether a request asks to switch protocols (WebSocket) or tunnel (CONNECT).
 pub fn wants_upgrade(method: &Method, headers: &HeaderMap) -> bool {
     method == Method::CONNECT
-        || (headers.contains_key(header::UPGRADE)
-            && connection_has(headers, "upgrade"))
+        || (headers.contains_key(header::UPGRADE) && connection_has(headers, "upgrade"))
 }
 
 fn connection_has(headers: &HeaderMap, token: &str) -> bool {
@@ -41,7 +40,9 @@ pub fn strip(headers: &mut HeaderMap, keep_upgrade: bool) {
     for name in named {
         headers.remove(name);
     }
-    let upgrade = keep_upgrade.then(|| headers.remove(header::UPGRADE)).flatten();
+    let upgrade = keep_upgrade
+        .then(|| headers.remove(header::UPGRADE))
+        .flatten();
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
@@ -49,9 +50,10 @@ pub fn strip(headers: &mut HeaderMap, keep_upgrade: bool) {
     headers.remove("proxy-connection");
     // `te: trailers` is how gRPC clients say they accept trailers; keep only that value.
     if let Some(te) = headers.remove(header::TE)
-        && te
-            .to_str()
-            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+        && te.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
     {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
@@ -113,8 +115,14 @@ mod tests {
 
     #[test]
     fn upgrade_needs_both_headers() {
-        assert!(!wants_upgrade(&Method::GET, &map(&[("upgrade", "websocket")])));
-        assert!(!wants_upgrade(&Method::GET, &map(&[("connection", "upgrade")])));
+        assert!(!wants_upgrade(
+            &Method::GET,
+            &map(&[("upgrade", "websocket")])
+        ));
+        assert!(!wants_upgrade(
+            &Method::GET,
+            &map(&[("connection", "upgrade")])
+        ));
         assert!(wants_upgrade(&Method::CONNECT, &HeaderMap::new()));
     }
 }

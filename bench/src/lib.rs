@@ -1,0 +1,25 @@
+//! Weft benchmarks: an open-loop HTTP/1.1 load generator and the minimal server it targets.
+//!
+//! The `weft-load` binary drives [`run`]; `weft-bench-server` runs [`server::serve`].
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+mod conn;
+mod load;
+mod parse;
+mod report;
+mod schedule;
+pub mod server;
+mod stats;
+mod target;
+
+pub use self::{
+    conn::RequestError,
+    load::{LoadConfig, LoadError, run},
+    parse::{InvalidDuration, InvalidRate, Rate, parse_duration},
+    report::{Latency, Millis, Report},
+    schedule::Schedule,
+    stats::ErrorCounts,
+    target::{InvalidTarget, ResolveError, Target},
+};

@@ -1,0 +1,49 @@
+//! The demo's sample app: an HTTP server that says who it is, run as a process in its pod.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response};
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::{convert::Infallible, net::SocketAddr};
+
+/// `weft demo-app` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The name it answers with (e.g. `web-v1`).
+    #[arg(long)]
+    pub name: String,
+    /// The port to listen on (all addresses, IPv4 and IPv6).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+}
+
+/// The header that names the pod that answered.
+pub const SERVED_BY: &str = "x-weft-demo-served-by";
+
+/// Serves until killed.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let addr = SocketAddr::from(([0u16; 8], args.port));
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let name = HeaderValue::from_str(&args.name)?;
+        let body = Bytes::from(format!("hello from {}\n", args.name));
+        loop {
+            let (tcp, _) = listener.accept().await?;
+            let _ = tcp.set_nodelay(true);
+            let (name, body) = (name.clone(), body.clone());
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req| {
+                    let mut rsp = Response::new(Full::new(body.clone()));
+                    rsp.headers_mut().insert(SERVED_BY, name.clone());
+                    async move { Ok::<_, Infallible>(rsp) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    })
+}
