@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Every test: unit, integration, and end to end (real binaries, iptables and network
+# namespaces; needs root). With CI=true a missing prerequisite fails instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/prereqs.sh
+# The end-to-end tests run the workspace's binaries, so build them first.
+cargo build --workspace --bins
+cargo test --workspace --no-fail-fast
