@@ -46,7 +46,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let load = bin_path("weft-load")?;
     // Interrupted, the network is still dropped: the signal only stops the load early.
     let net = Network::new().context("cannot create the demo network")?;
-    println!("Weft local demo — pods are network namespaces on a private bridge (10.42.0.0/24)\n");
+    println!(
+        "Weft local demo — pods are network namespaces ({}-*) on a private bridge (10.42.0.0/24)\n",
+        net.id()
+    );
 
     let client = net.pod("client")?;
     let web = net.pod("web")?;

@@ -215,6 +215,11 @@ impl Network {
         std::fs::write(dir.join("hosts"), text).map_err(io)
     }
 
+    /// The network's name; every namespace it makes starts with it.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Where process logs of this network are written.
     pub fn log_dir(&self) -> &Path {
         &self.logs

@@ -92,6 +92,8 @@ impl Sidecar {
             .arg(format!("--regid={PROXY_UID}"))
             .arg("--clear-groups")
             .arg("--inh-caps=-all")
+            // If the process that started it dies without cleaning up, so does the proxy.
+            .arg("--pdeathsig=KILL")
             .arg(&proxy)
             .env("WEFT_PROXY_LOG", "warn,weft_proxy=info")
             .env("WEFT_PROXY_WORKLOAD", format!("local/{}", pod.name))
