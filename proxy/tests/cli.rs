@@ -83,7 +83,10 @@ fn starts_serves_admin_and_stops_on_shutdown() {
     };
     assert!(ready.starts_with("HTTP/1.0 200"), "{ready}");
     let metrics = get("GET", "/metrics").expect("metrics");
-    assert!(metrics.contains("process_resident_memory_bytes "), "{metrics}");
+    assert!(
+        metrics.contains("process_resident_memory_bytes "),
+        "{metrics}"
+    );
     assert!(
         get("GET", "/nope")
             .expect("404")
