@@ -74,6 +74,18 @@ pub const KNOWN: &[&str] = &[
     WORKER_THREADS,
 ];
 
+/// Settings DESIGN.md names for the control plane, identity and tracing, which this proxy does
+/// not use yet: accepted (so injected pods start) with a warning, never silently.
+pub const RESERVED: &[&str] = &[
+    "CONTROLLER_ADDR",
+    "IDENTITY_ADDR",
+    "IDENTITY_NAME",
+    "TOKEN_FILE",
+    "TRUST_ANCHORS",
+    "TRUST_ANCHORS_FILE",
+    "OTLP_ADDR",
+];
+
 /// The proxy's whole configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -95,6 +107,8 @@ pub struct Config {
     pub workload: Option<String>,
     /// Runtime worker threads.
     pub worker_threads: usize,
+    /// Reserved settings that were set but are not used yet, to warn about.
+    pub unused: Vec<String>,
 }
 
 /// Addresses to listen on. Defaults add the IPv6 twin of the IPv4 address; a default twin that
@@ -121,9 +135,12 @@ impl Config {
     /// Reads and validates every `WEFT_PROXY_*` variable, reporting all problems at once.
     pub fn from_strings(env: &dyn Strings) -> Result<Self, ConfigError> {
         let mut errors = Vec::new();
+        let mut unused = Vec::new();
         for key in env.keys_with_prefix(PREFIX) {
             let name = &key[PREFIX.len()..];
-            if !KNOWN.contains(&name) {
+            if RESERVED.contains(&name) {
+                unused.push(key.clone());
+            } else if !KNOWN.contains(&name) {
                 errors.push(format!(
                     "{key} is not a Weft proxy setting; known settings: {}",
                     KNOWN
@@ -175,6 +192,7 @@ impl Config {
                 shutdown_grace,
                 workload,
                 worker_threads,
+                unused,
             }),
             _ => Err(ConfigError(vec![
                 "internal: a setting failed without an error".into(),

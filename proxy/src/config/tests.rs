@@ -99,3 +99,9 @@ fn port_sets() {
             .eq(&PortSet::empty())
     );
 }
+
+#[test]
+fn reserved_settings_are_accepted_and_listed() {
+    let c = Config::from_strings(&env(&[("CONTROLLER_ADDR", "weft-dst:8086")])).expect("valid");
+    assert_eq!(c.unused, vec!["WEFT_PROXY_CONTROLLER_ADDR".to_string()]);
+}
