@@ -22,6 +22,17 @@ use weft_proto::{destination, identity};
 
 const MIB: usize = 1024 * 1024;
 
+type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+fn empty() -> Body {
+    Empty::new().map_err(|e| match e {}).boxed()
+}
+
+/// `GET path` with an empty body.
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(empty()).expect("valid request")
+}
+
 fn mesh(test: &str) -> Option<(Mesh, weft_cli_local::Background)> {
     if !prerequisites_met(test) {
         return None;
@@ -57,7 +68,7 @@ fn http1_streams_10_mib_both_ways_byte_exact() {
             .send_request(
                 Request::get("/bytes/10485760")
                     .header("host", "server")
-                    .body(Empty::new().map_err(|e| match e {}).boxed())
+                    .body(empty())
                     .unwrap(),
             )
             .await
@@ -148,7 +159,7 @@ fn hop_by_hop_headers_stop_at_the_proxy() {
             .header("x-hop", "must not pass")
             .header("keep-alive", "timeout=5")
             .header("x-app", "passes")
-            .body(Empty::new().map_err(|e| match e {}).boxed())
+            .body(empty())
             .unwrap();
         let rsp = send.send_request(req).await.expect("GET");
         String::from_utf8(rsp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
@@ -392,14 +403,7 @@ fn proxy_uid_and_skipped_ports_bypass_the_proxy() {
     let server = SocketAddr::from((ip, ports::SKIPPED));
     mesh.client_pod().run(move || async move {
         let mut send = h1(server).await;
-        let rsp = send
-            .send_request(
-                Request::get("/")
-                    .body(Empty::new().map_err(|e| match e {}).boxed())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let rsp = send.send_request(get("/")).await.unwrap();
         assert_eq!(rsp.status(), 200);
     });
     assert_eq!(mesh.outbound("tcp_open_total", ports::SKIPPED, &[]), 0.0);
@@ -407,14 +411,7 @@ fn proxy_uid_and_skipped_ports_bypass_the_proxy() {
     // And a plain root connection is proxied, so the zeros above are not a broken redirect.
     mesh.client_pod().run(move || async move {
         let mut send = h1(SocketAddr::from((ip, ports::HTTP))).await;
-        let rsp = send
-            .send_request(
-                Request::get("/")
-                    .body(Empty::new().map_err(|e| match e {}).boxed())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let rsp = send.send_request(get("/")).await.unwrap();
         assert_eq!(rsp.status(), 200);
     });
     assert_eq!(mesh.outbound("tcp_open_total", ports::HTTP, &[]), 1.0);
@@ -432,7 +429,7 @@ fn ipv6_goes_through_both_proxies() {
             .send_request(
                 Request::get("/")
                     .header("host", "server")
-                    .body(Empty::new().map_err(|e| match e {}).boxed())
+                    .body(empty())
                     .unwrap(),
             )
             .await
@@ -478,11 +475,7 @@ fn sigterm_drains_an_in_flight_request() {
             let mut send = h1(server).await;
             let _ = started_tx.send(());
             let rsp = send
-                .send_request(
-                    Request::get("/slow/1500")
-                        .body(Empty::new().map_err(|e| match e {}).boxed())
-                        .unwrap(),
-                )
+                .send_request(get("/slow/1500"))
                 .await
                 .expect("in-flight request is not cut");
             let status = rsp.status();
