@@ -56,13 +56,15 @@ fn starts_serves_admin_and_stops_on_shutdown() {
         .expect("bind")
         .local_addr()
         .expect("addr");
-    let mut child = proxy()
-        .env("WEFT_PROXY_INBOUND_ADDR", "127.0.0.1:0")
-        .env("WEFT_PROXY_OUTBOUND_ADDR", "127.0.0.1:0")
-        .env("WEFT_PROXY_ADMIN_ADDR", admin.to_string())
-        .env("WEFT_PROXY_SHUTDOWN_GRACE", "5s")
-        .spawn()
-        .expect("spawn weft-proxy");
+    let mut child = KillOnDrop(
+        proxy()
+            .env("WEFT_PROXY_INBOUND_ADDR", "127.0.0.1:0")
+            .env("WEFT_PROXY_OUTBOUND_ADDR", "127.0.0.1:0")
+            .env("WEFT_PROXY_ADMIN_ADDR", admin.to_string())
+            .env("WEFT_PROXY_SHUTDOWN_GRACE", "5s")
+            .spawn()
+            .expect("spawn weft-proxy"),
+    );
     let get = |method: &str, path: &str| -> Option<String> {
         use std::io::{Read, Write};
         let mut tcp = std::net::TcpStream::connect(admin).ok()?;
@@ -104,7 +106,7 @@ fn starts_serves_admin_and_stops_on_shutdown() {
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
+        if let Some(status) = child.0.try_wait().expect("wait") {
             break status;
         }
         assert!(
@@ -114,4 +116,14 @@ fn starts_serves_admin_and_stops_on_shutdown() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
+}
+
+/// Kills the proxy if the test fails before it stops by itself.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
