@@ -7,3 +7,6 @@ scripts/prereqs.sh
 # The end-to-end tests run the workspace's binaries, so build them first.
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast
+# How the code must read (STYLE.md): formatted, and clippy-clean.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn names_follow_the_design() {
-        let id = ServiceAccountIdentity::new("web", "shop", DEFAULT_TRUST_DOMAIN).unwrap();
+        let id = ServiceAccountIdentity::new("web", "shop", DEFAULT_TRUST_DOMAIN).expect("valid");
         assert_eq!(
             id.dns_name(),
             "web.shop.serviceaccount.identity.cluster.local"

@@ -84,9 +84,7 @@ fn http1(buf: &[u8]) -> Option<Protocol> {
     if method_end == 0 || !buf[..method_end].iter().all(|b| is_tchar(*b)) {
         return Some(Protocol::Opaque);
     }
-    let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else {
-        return None;
-    };
+    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
     let line = &buf[..line_end];
     let is_http1 = line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0");
     Some(if is_http1 && line_end > method_end + 9 {

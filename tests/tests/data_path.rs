@@ -1,6 +1,9 @@
 //! The transparent data path through two sidecars: client app → client proxy (outbound) →
 //! server proxy (inbound) → server app, checked through both proxies' metrics.
 
+// Test code: the async blocks run inside `#[test]`s, where clippy cannot see it.
+#![allow(clippy::unwrap_used)]
+
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http::Request;

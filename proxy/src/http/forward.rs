@@ -52,8 +52,8 @@ impl tower::Service<Request<Incoming>> for Forward {
 
 impl Forward {
     async fn forward(self, mut req: Request<Incoming>) -> Response<ProxyBody> {
-        if let Err(rsp) = absolute_uri(&mut req, self.target) {
-            return rsp;
+        if let Err(why) = absolute_uri(&mut req, self.target) {
+            return error(StatusCode::BAD_REQUEST, why);
         }
         let upgrade = headers::wants_upgrade(req.method(), req.headers());
         headers::strip(req.headers_mut(), upgrade);
@@ -89,10 +89,7 @@ impl Forward {
 
 /// hyper's client wants absolute URIs; HTTP/1 servers see origin-form (`/path`). The
 /// authority comes from `Host` (so the upstream sees what the client sent), else the target.
-fn absolute_uri(
-    req: &mut Request<Incoming>,
-    target: SocketAddr,
-) -> Result<(), Response<ProxyBody>> {
+fn absolute_uri(req: &mut Request<Incoming>, target: SocketAddr) -> Result<(), &'static str> {
     let uri = req.uri();
     if uri.scheme().is_some() && uri.authority().is_some() {
         return Ok(());
@@ -100,10 +97,11 @@ fn absolute_uri(
     let authority = match uri.authority() {
         Some(a) => a.clone(),
         None => match req.headers().get(header::HOST) {
-            Some(host) => uri::Authority::try_from(host.as_bytes())
-                .map_err(|_| error(StatusCode::BAD_REQUEST, "invalid Host header"))?,
+            Some(host) => {
+                uri::Authority::try_from(host.as_bytes()).map_err(|_| "invalid Host header")?
+            }
             None => uri::Authority::try_from(target.to_string().as_str())
-                .map_err(|_| error(StatusCode::BAD_REQUEST, "invalid target"))?,
+                .map_err(|_| "invalid target")?,
         },
     };
     let path = uri
@@ -115,7 +113,7 @@ fn absolute_uri(
         .authority(authority)
         .path_and_query(path)
         .build()
-        .map_err(|_| error(StatusCode::BAD_REQUEST, "invalid request target"))?;
+        .map_err(|_| "invalid request target")?;
     *req.uri_mut() = uri;
     Ok(())
 }
