@@ -5,4 +5,7 @@
 
 #![forbid(unsafe_code)]
 
-pub use linkerd2_proxy_api::{destination, http_route, identity, inbound, meta, net, outbound};
+pub use linkerd2_proxy_api::{
+    destination, grpc_route, http_route, http_types, identity, inbound, meta, net, opaque_route,
+    outbound,
+};
