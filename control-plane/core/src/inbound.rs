@@ -67,7 +67,9 @@ pub enum DefaultPolicy {
 
 /// An unknown default policy name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown default inbound policy {0:?}; expected all-unauthenticated, all-authenticated, cluster-authenticated or deny")]
+#[error(
+    "unknown default inbound policy {0:?}; expected all-unauthenticated, all-authenticated, cluster-authenticated or deny"
+)]
 pub struct UnknownDefaultPolicy(pub String);
 
 impl DefaultPolicy {

@@ -24,13 +24,17 @@ pub struct ServicePort {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseAuthorityError {
     /// No `:port`, or a port that is not 1–65535.
-    #[error("{authority:?} has no valid port; expected <service>.<namespace>.svc.<cluster-domain>:<port>")]
+    #[error(
+        "{authority:?} has no valid port; expected <service>.<namespace>.svc.<cluster-domain>:<port>"
+    )]
     Port {
         /// What was asked for.
         authority: String,
     },
     /// Not of the form `<service>.<namespace>.svc[.<cluster-domain>]`.
-    #[error("{authority:?} is not a service name; expected <service>.<namespace>.svc.{cluster_domain}:<port>")]
+    #[error(
+        "{authority:?} is not a service name; expected <service>.<namespace>.svc.{cluster_domain}:<port>"
+    )]
     NotAService {
         /// What was asked for.
         authority: String,
@@ -73,7 +77,10 @@ impl ServicePort {
 
     /// Parses `name.namespace.svc[.<cluster_domain>][.]:port`. Short forms that end at `svc`
     /// are accepted; any other domain is not a service of this cluster.
-    pub fn parse_authority(authority: &str, cluster_domain: &str) -> Result<Self, ParseAuthorityError> {
+    pub fn parse_authority(
+        authority: &str,
+        cluster_domain: &str,
+    ) -> Result<Self, ParseAuthorityError> {
         let (host, port) = authority
             .rsplit_once(':')
             .ok_or_else(|| ParseAuthorityError::Port {
@@ -117,15 +124,25 @@ mod tests {
 
     #[test]
     fn parses_service_authorities() {
-        let web = ServicePort::new(ServiceRef::new("shop", "web"), NonZeroU16::new(8080).unwrap());
+        let web = ServicePort::new(
+            ServiceRef::new("shop", "web"),
+            NonZeroU16::new(8080).unwrap(),
+        );
         for ok in [
             "web.shop.svc.cluster.local:8080",
             "web.shop.svc.cluster.local.:8080",
             "WEB.shop.svc:8080",
         ] {
-            assert_eq!(ServicePort::parse_authority(ok, "cluster.local"), Ok(web.clone()), "{ok}");
+            assert_eq!(
+                ServicePort::parse_authority(ok, "cluster.local"),
+                Ok(web.clone()),
+                "{ok}"
+            );
         }
-        assert_eq!(web.authority("cluster.local"), "web.shop.svc.cluster.local:8080");
+        assert_eq!(
+            web.authority("cluster.local"),
+            "web.shop.svc.cluster.local:8080"
+        );
         for bad in [
             "web.shop.svc.cluster.local",
             "web.shop.svc.cluster.local:0",
@@ -134,7 +151,10 @@ mod tests {
             "10.0.0.1:80",
             ".shop.svc:80",
         ] {
-            assert!(ServicePort::parse_authority(bad, "cluster.local").is_err(), "{bad}");
+            assert!(
+                ServicePort::parse_authority(bad, "cluster.local").is_err(),
+                "{bad}"
+            );
         }
     }
 }
