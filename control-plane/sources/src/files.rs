@@ -1,1 +1,134 @@
-//! placeholder
+//! The `files` source: a directory of multi-document YAML holding the kinds the kube source
+//! watches, re-read whenever a file in it is added, changed or removed.
+//!
+//! Each reload replaces every kind in the index with what the directory holds now (`reset`),
+//! so deleting a document deletes the object. An invalid document is reported with its file,
+//! index and reason, and skipped; the valid documents still apply.
+
+mod parse;
+#[cfg(test)]
+mod tests;
+
+pub use parse::{DocumentError, Objects, SUPPORTED, is_manifest, read_dir};
+
+use notify::Watcher;
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+use tokio::sync::{mpsc, watch};
+use weft_controller_index::{IndexResource, SharedIndex};
+
+/// Why the files source stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The directory cannot be read.
+    #[error("cannot read {dir}: {source}")]
+    Read {
+        /// The directory.
+        dir: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The directory cannot be watched.
+    #[error("cannot watch {dir} for changes: {source}")]
+    Watch {
+        /// The directory.
+        dir: PathBuf,
+        /// The error.
+        source: notify::Error,
+    },
+}
+
+/// The outcome of one (re)load.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// How many loads have happened, from 1.
+    pub generation: u64,
+    /// Documents read.
+    pub documents: usize,
+    /// Invalid documents.
+    pub errors: Vec<DocumentError>,
+}
+
+/// How long the directory must be quiet before a reload, so an editor's write-and-rename or a
+/// script writing several files causes one reload, not several.
+const SETTLE: Duration = Duration::from_millis(20);
+
+/// Reads `dir` and makes the index hold exactly what it contains.
+pub fn load(dir: &Path, index: &SharedIndex) -> Result<Report, Error> {
+    let objects = read_dir(dir).map_err(|source| Error::Read {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    for e in &objects.errors {
+        tracing::warn!(file = %e.file.display(), document = ?e.document, reason = %e.reason, "invalid document skipped");
+    }
+    let report = Report {
+        generation: 0,
+        documents: objects.documents,
+        errors: objects.errors,
+    };
+    let mut index = index.write();
+    index.reset(objects.namespaces);
+    index.reset(objects.services);
+    index.reset(objects.pods);
+    index.reset(objects.endpoint_slices);
+    index.reset(objects.traffic_splits);
+    index.reset(objects.http_routes);
+    index.reset(objects.grpc_routes);
+    Ok(report)
+}
+
+/// Loads `dir` into the index, then reloads on every change until the directory cannot be
+/// read or watched any more. Each load's report is sent on `reports`.
+pub async fn run(
+    dir: PathBuf,
+    index: SharedIndex,
+    reports: watch::Sender<Arc<Report>>,
+) -> Result<(), Error> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // The receiver only goes away when `run` returns.
+        let _ = tx.send(event);
+    })
+    .map_err(|source| Error::Watch {
+        dir: dir.clone(),
+        source,
+    })?;
+    watcher
+        .watch(&dir, notify::RecursiveMode::NonRecursive)
+        .map_err(|source| Error::Watch {
+            dir: dir.clone(),
+            source,
+        })?;
+
+    let mut generation = 0;
+    loop {
+        generation += 1;
+        let mut report = load(&dir, &index)?;
+        report.generation = generation;
+        tracing::info!(dir = %dir.display(), generation, documents = report.documents, invalid = report.errors.len(), "loaded");
+        reports.send_replace(Arc::new(report));
+
+        // Wait for a change, then for the directory to settle.
+        match rx.recv().await {
+            Some(Err(e)) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "file watch error; reloading")
+            }
+            Some(Ok(_)) => {}
+            None => return Ok(()),
+        }
+        while let Ok(Some(_)) = tokio::time::timeout(SETTLE, rx.recv()).await {}
+    }
+}
+
+/// Reads `dir` once without touching an index: what `weft-controller --source files` would
+/// load, for checks and tests.
+pub fn check(dir: &Path) -> Result<Objects, Error> {
+    read_dir(dir).map_err(|source| Error::Read {
+        dir: dir.to_path_buf(),
+        source,
+    })
+}

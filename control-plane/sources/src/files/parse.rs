@@ -1,0 +1,236 @@
+//! Reads a directory of multi-document YAML into typed objects, keeping every bad document's
+//! file, index and reason.
+
+use gateway_api::apis::standard::{grpcroutes::GrpcRoute, httproutes::HttpRoute};
+use k8s_openapi::api::{core::v1 as core, discovery::v1 as discovery};
+use kube::{Resource, ResourceExt};
+use serde::{Deserialize, de::DeserializeOwned};
+use std::{
+    collections::HashMap,
+    fmt,
+    path::{Path, PathBuf},
+};
+use weft_controller_index::crds::TrafficSplit;
+
+/// Everything read from a directory.
+#[derive(Debug, Default)]
+pub struct Objects {
+    /// Namespaces.
+    pub namespaces: Vec<core::Namespace>,
+    /// Services.
+    pub services: Vec<core::Service>,
+    /// EndpointSlices.
+    pub endpoint_slices: Vec<discovery::EndpointSlice>,
+    /// Pods.
+    pub pods: Vec<core::Pod>,
+    /// SMI TrafficSplits.
+    pub traffic_splits: Vec<TrafficSplit>,
+    /// Gateway API HTTPRoutes.
+    pub http_routes: Vec<HttpRoute>,
+    /// Gateway API GRPCRoutes.
+    pub grpc_routes: Vec<GrpcRoute>,
+    /// Documents that could not be used.
+    pub errors: Vec<DocumentError>,
+    /// Documents read, valid or not.
+    pub documents: usize,
+}
+
+/// A document that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentError {
+    /// The file.
+    pub file: PathBuf,
+    /// The document's index in the file, from 0; `None` if the file itself failed.
+    pub document: Option<usize>,
+    /// What was wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for DocumentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.document {
+            Some(i) => write!(f, "{} document {i}: {}", self.file.display(), self.reason),
+            None => write!(f, "{}: {}", self.file.display(), self.reason),
+        }
+    }
+}
+
+/// The kinds this source understands, as `apiVersion kind`.
+pub const SUPPORTED: &[(&str, &str)] = &[
+    ("v1", "Namespace"),
+    ("v1", "Service"),
+    ("v1", "Pod"),
+    ("discovery.k8s.io/v1", "EndpointSlice"),
+    ("split.smi-spec.io/v1alpha2", "TrafficSplit"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("gateway.networking.k8s.io/v1", "GRPCRoute"),
+];
+
+/// Whether a directory entry is a manifest: `*.yaml`, `*.yml` or `*.json`, not hidden (editors'
+/// swap and temporary files start with a dot).
+pub fn is_manifest(path: &Path) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_none_or(|n| n.starts_with('.'));
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    !hidden && matches!(ext, "yaml" | "yml" | "json")
+}
+
+/// Reads every manifest directly in `dir`, in name order.
+pub fn read_dir(dir: &Path) -> std::io::Result<Objects> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_manifest(p))
+        .collect();
+    files.sort();
+    let mut objects = Objects::default();
+    let mut seen = HashMap::new();
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => parse_file(&file, &text, &mut objects, &mut seen),
+            Err(e) => objects.errors.push(DocumentError {
+                file,
+                document: None,
+                reason: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    Ok(objects)
+}
+
+/// Parses one file's documents into `objects`. `seen` finds the same object defined twice.
+pub fn parse_file(
+    file: &Path,
+    text: &str,
+    objects: &mut Objects,
+    seen: &mut HashMap<(String, String, String), (PathBuf, usize)>,
+) {
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let fail = |reason: String| DocumentError {
+            file: file.to_path_buf(),
+            document: Some(i),
+            reason,
+        };
+        let value = match serde_yaml_ng::Value::deserialize(doc) {
+            Ok(serde_yaml_ng::Value::Null) => continue,
+            Ok(v) => v,
+            Err(e) => {
+                // A syntax error ends the stream: later documents of this file are not read.
+                objects.errors.push(fail(format!(
+                    "invalid YAML: {e} (later documents in this file are not read)"
+                )));
+                return;
+            }
+        };
+        objects.documents += 1;
+        match add(value, objects) {
+            Ok(key) => {
+                if let Some((first, j)) = seen.get(&key) {
+                    objects.errors.push(fail(format!(
+                        "{} {}/{} is already defined in {} document {j}; this copy is used",
+                        key.0,
+                        key.1,
+                        key.2,
+                        first.display()
+                    )));
+                }
+                seen.insert(key, (file.to_path_buf(), i));
+            }
+            Err(reason) => objects.errors.push(fail(reason)),
+        }
+    }
+}
+
+/// Adds one document; returns its (kind, namespace, name).
+fn add(value: serde_yaml_ng::Value, o: &mut Objects) -> Result<(String, String, String), String> {
+    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_string);
+    let api_version = field("apiVersion").ok_or("missing apiVersion")?;
+    let kind = field("kind").ok_or("missing kind")?;
+    let json =
+        serde_json::to_value(&value).map_err(|e| format!("not representable as JSON: {e}"))?;
+    match (api_version.as_str(), kind.as_str()) {
+        ("v1", "Namespace") => push(json, &mut o.namespaces, false),
+        ("v1", "Service") => push(json, &mut o.services, true),
+        ("v1", "Pod") => push(json, &mut o.pods, true),
+        ("discovery.k8s.io/v1", "EndpointSlice") => push(json, &mut o.endpoint_slices, true),
+        ("split.smi-spec.io/v1alpha2", "TrafficSplit") => {
+            let key = push(json, &mut o.traffic_splits, true)?;
+            if let Some(split) = o.traffic_splits.last() {
+                if let Err(e) = check_split(split) {
+                    o.traffic_splits.pop();
+                    return Err(e);
+                }
+            }
+            Ok(key)
+        }
+        ("gateway.networking.k8s.io/v1", "HTTPRoute") => push(json, &mut o.http_routes, true),
+        ("gateway.networking.k8s.io/v1", "GRPCRoute") => push(json, &mut o.grpc_routes, true),
+        _ => Err(format!(
+            "unsupported kind {kind} (apiVersion {api_version}); supported: {}",
+            SUPPORTED
+                .iter()
+                .map(|(v, k)| format!("{k} ({v})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// Deserializes `json` as `K`, reporting the path of a bad field, and defaults the namespace.
+fn push<K>(
+    json: serde_json::Value,
+    into: &mut Vec<K>,
+    namespaced: bool,
+) -> Result<(String, String, String), String>
+where
+    K: DeserializeOwned + Resource<DynamicType = ()>,
+{
+    let mut obj: K = serde_path_to_error::deserialize(json).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            format!("invalid {}: {}", K::kind(&()), e.inner())
+        } else {
+            format!("invalid {} at {path}: {}", K::kind(&()), e.inner())
+        }
+    })?;
+    if obj.meta().name.as_deref().is_none_or(str::is_empty) {
+        return Err(format!("{} has no metadata.name", K::kind(&())));
+    }
+    if namespaced && obj.meta().namespace.is_none() {
+        obj.meta_mut().namespace = Some("default".to_string());
+    }
+    let key = (
+        K::kind(&()).to_string(),
+        obj.namespace().unwrap_or_default(),
+        obj.name_any(),
+    );
+    into.push(obj);
+    Ok(key)
+}
+
+/// What the CRD's schema would reject, checked here because files skip the API server.
+fn check_split(split: &TrafficSplit) -> Result<(), String> {
+    if split.spec.service.is_empty() {
+        return Err("invalid TrafficSplit at spec.service: must not be empty".to_string());
+    }
+    if split.spec.backends.is_empty() {
+        return Err(
+            "invalid TrafficSplit at spec.backends: needs at least one backend".to_string(),
+        );
+    }
+    for (i, b) in split.spec.backends.iter().enumerate() {
+        if b.weight < 0 {
+            return Err(format!(
+                "invalid TrafficSplit at spec.backends[{i}].weight: {} is negative",
+                b.weight
+            ));
+        }
+        if b.service.is_empty() {
+            return Err(format!(
+                "invalid TrafficSplit at spec.backends[{i}].service: must not be empty"
+            ));
+        }
+    }
+    Ok(())
+}
