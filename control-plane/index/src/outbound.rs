@@ -99,13 +99,19 @@ impl Index {
     fn split_backends(&self, sp: &ServicePort) -> Option<Vec<WeightedBackend>> {
         let fqdn = sp.service.fqdn(&self.config.cluster_domain);
         let short = format!("{}.{}", sp.service.name, sp.service.namespace);
+        let svc = format!("{short}.svc");
         let mut splits: Vec<_> = self
             .splits
             .iter()
             .filter(|(k, s)| {
                 k.namespace == sp.service.namespace
-                    && [sp.service.name.as_str(), fqdn.as_str(), short.as_str()]
-                        .contains(&s.root.trim_end_matches('.'))
+                    && [
+                        sp.service.name.as_str(),
+                        fqdn.as_str(),
+                        short.as_str(),
+                        svc.as_str(),
+                    ]
+                    .contains(&s.root.trim_end_matches('.'))
             })
             .collect();
         splits.sort_by(|a, b| (&a.1.created, a.0).cmp(&(&b.1.created, b.0)));
@@ -540,7 +546,7 @@ pub(crate) fn convert_grpc_route(
                 .iter()
                 .flatten()
                 .map(|b| {
-                    backend_ref(
+                    let mut wb = backend_ref(
                         key,
                         b.group.as_deref(),
                         b.kind.as_deref(),
@@ -548,7 +554,21 @@ pub(crate) fn convert_grpc_route(
                         b.namespace.as_deref(),
                         b.port,
                         b.weight,
-                    )
+                    );
+                    wb.filters = b
+                        .filters
+                        .iter()
+                        .flatten()
+                        .filter_map(|f| {
+                            let m = f.request_header_modifier.as_ref()?;
+                            Some(HttpFilter::RequestHeaders(header_modifier(
+                                pairs(m.add.as_ref(), |h| (h.name.clone(), h.value.clone())),
+                                pairs(m.set.as_ref(), |h| (h.name.clone(), h.value.clone())),
+                                m.remove.as_ref(),
+                            )))
+                        })
+                        .collect();
+                    wb
                 })
                 .collect();
             GrpcRule {

@@ -229,10 +229,10 @@ impl IndexResource<core::Service> for Index {
         let opaque_ports = parse_port_ranges(&what, svc.annotations().get(OPAQUE_PORTS_ANNOTATION));
         let spec = svc.spec.unwrap_or_default();
         let mut ips: Vec<String> = spec.cluster_ips.unwrap_or_default();
-        if let Some(ip) = spec.cluster_ip {
-            if !ips.contains(&ip) {
-                ips.push(ip);
-            }
+        if let Some(ip) = spec.cluster_ip
+            && !ips.contains(&ip)
+        {
+            ips.push(ip);
         }
         let cluster_ips = ips.iter().filter_map(|ip| ip.parse().ok()).collect();
         let ports = spec
@@ -289,7 +289,9 @@ impl IndexResource<discovery::EndpointSlice> for Index {
     fn apply(&mut self, slice: discovery::EndpointSlice) {
         let key = ObjectKey::of(&slice);
         let Some(service) = slice.labels().get("kubernetes.io/service-name").cloned() else {
+            // Without the label the slice belongs to no service: as if it were deleted.
             tracing::debug!(slice = %key, "EndpointSlice without kubernetes.io/service-name label; ignored");
+            IndexResource::<discovery::EndpointSlice>::delete(self, key);
             return;
         };
         let owner = ServiceRef::new(&key.namespace, service);
@@ -325,13 +327,13 @@ impl IndexResource<discovery::EndpointSlice> for Index {
             })
             .collect();
         let entry = Slice { ports, endpoints };
-        if let Some(previous) = self.slice_owner.insert(key.clone(), owner.clone()) {
-            if previous != owner {
-                if let Some(s) = self.slices.get_mut(&previous) {
-                    s.remove(&key.name);
-                }
-                self.dirty.endpoints.insert(previous);
+        if let Some(previous) = self.slice_owner.insert(key.clone(), owner.clone())
+            && previous != owner
+        {
+            if let Some(s) = self.slices.get_mut(&previous) {
+                s.remove(&key.name);
             }
+            self.dirty.endpoints.insert(previous);
         }
         let slices = self.slices.entry(owner.clone()).or_default();
         if slices.get(&key.name) != Some(&entry) {

@@ -90,6 +90,11 @@ pub async fn run(
 ) -> Result<(), Error> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Reading the directory produces access events; only changes matter (else every
+        // reload would trigger the next).
+        if event.as_ref().is_ok_and(|e| !is_change(&e.kind)) {
+            return;
+        }
         // The receiver only goes away when `run` returns.
         let _ = tx.send(event);
     })
@@ -122,6 +127,18 @@ pub async fn run(
         }
         while let Ok(Some(_)) = tokio::time::timeout(SETTLE, rx.recv()).await {}
     }
+}
+
+/// Whether an event changes what the directory holds.
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::{EventKind, event::ModifyKind};
+    matches!(
+        kind,
+        EventKind::Create(_)
+            | EventKind::Remove(_)
+            | EventKind::Any
+            | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
+    )
 }
 
 /// Reads `dir` once without touching an index: what `weft-controller --source files` would

@@ -171,7 +171,6 @@ fn a_slice_relabelled_to_another_service_moves_its_endpoints() {
 }
 
 #[test]
-#[ignore = "bug: a slice that loses its kubernetes.io/service-name label keeps serving its endpoints"]
 fn a_slice_that_loses_its_service_label_no_longer_counts() {
     let index = web();
     let mut rx = index.endpoints(&service_port("web", 8080));

@@ -62,7 +62,6 @@ fn a_grpc_route_on_the_service_gives_grpc_routes() {
 }
 
 #[test]
-#[ignore = "bug: convert_grpc_route drops GRPCRoute backendRef filters"]
 fn grpc_route_backend_filters_are_kept() {
     let index = shop();
     let set = json!({ "set": [{ "name": "x-canary", "value": "true" }] });
