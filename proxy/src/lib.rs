@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod balance;
 pub mod config;
 pub mod detect;
 pub mod drain;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod io;
 pub mod metrics;
 pub mod orig_dst;
+pub mod policy;
 pub mod proxy;
 pub mod tcp;
 
