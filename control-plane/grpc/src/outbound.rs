@@ -1,0 +1,229 @@
+//! `outbound.OutboundPolicies`: how a proxy routes traffic to a service port.
+//!
+//! A target is a ClusterIP:port (`addr`) or a service name (`authority`). A known target gets its
+//! policy at once and again on every change. An unknown *address* is not a service: following
+//! Linkerd's policy controller, it gets a fallback policy that forwards to the address itself
+//! (see `convert::fallback`), and the stream switches to the real policy if a service with that
+//! address appears later. An unknown *authority* names nothing to forward to, so it is
+//! `NotFound`, which proxies take as "no policy".
+
+mod convert;
+mod filters;
+mod matches;
+mod routes;
+
+use crate::drain::{BoxStream, Drain};
+use futures::stream;
+use std::{net::SocketAddr, sync::Arc};
+use tokio::sync::watch;
+use weft_controller_core::{DiscoverOutboundPolicy, OutboundPolicy, OutboundTarget, ServicePort};
+use weft_proto::outbound::{
+    self as proto, TrafficSpec, outbound_policies_server, traffic_spec::Target,
+};
+
+/// Serves `outbound.OutboundPolicies` from a [`DiscoverOutboundPolicy`].
+#[derive(Clone, Debug)]
+pub struct OutboundPolicyServer<D> {
+    discover: D,
+    cluster_domain: Arc<str>,
+    drain: Drain,
+}
+
+/// What a lookup found.
+enum Lookup {
+    /// A service port's policy.
+    Found(watch::Receiver<Arc<OutboundPolicy>>),
+    /// No service has this address; `changed` fires when the set of services changes. It was
+    /// subscribed before the lookup, so no change between the two is missed.
+    Fallback(SocketAddr, watch::Receiver<u64>),
+}
+
+impl<D: DiscoverOutboundPolicy> OutboundPolicyServer<D> {
+    /// Serves policy from `discover`; authorities name services in `cluster_domain`.
+    pub fn new(discover: D, cluster_domain: impl Into<Arc<str>>) -> Self {
+        Self {
+            discover,
+            cluster_domain: cluster_domain.into(),
+            drain: Drain::never(),
+        }
+    }
+
+    pub(crate) fn with_drain(mut self, drain: Drain) -> Self {
+        self.drain = drain;
+        self
+    }
+
+    /// The tonic service, to add to a `tonic::transport::Server`.
+    pub fn svc(self) -> outbound_policies_server::OutboundPoliciesServer<Self> {
+        outbound_policies_server::OutboundPoliciesServer::new(self)
+    }
+
+    fn lookup(&self, target: &OutboundTarget) -> Result<Lookup, tonic::Status> {
+        let mut changed = self.discover.services_changed();
+        changed.borrow_and_update();
+        if let Some(rx) = self.discover.outbound_policy(target) {
+            return Ok(Lookup::Found(rx));
+        }
+        match target {
+            OutboundTarget::Addr(addr) => Ok(Lookup::Fallback(*addr, changed)),
+            OutboundTarget::Authority(authority) => Err(
+                match ServicePort::parse_authority(authority, &self.cluster_domain) {
+                    Err(error) => tonic::Status::not_found(format!("no policy: {error}")),
+                    Ok(sp) => tonic::Status::not_found(format!(
+                        "no service {} with port {} (asked for {authority:?})",
+                        sp.service, sp.port
+                    )),
+                },
+            ),
+        }
+    }
+}
+
+/// The target of a `TrafficSpec`, checked.
+fn target(spec: TrafficSpec) -> Result<OutboundTarget, tonic::Status> {
+    const EXPECTED: &str = "expected addr (a ClusterIP and port) or authority (<svc>.<ns>.svc.<cluster-domain>:<port>)";
+    match spec.target {
+        None => Err(tonic::Status::invalid_argument(format!(
+            "TrafficSpec has no target; {EXPECTED}"
+        ))),
+        Some(Target::Addr(tcp)) => {
+            let port = tcp.port;
+            if !(1..=u32::from(u16::MAX)).contains(&port) {
+                return Err(tonic::Status::invalid_argument(format!(
+                    "invalid target port {port}: expected 1-65535"
+                )));
+            }
+            let addr = SocketAddr::try_from(tcp).map_err(|error| {
+                tonic::Status::invalid_argument(format!("invalid target address: {error}"))
+            })?;
+            Ok(OutboundTarget::Addr(addr))
+        }
+        Some(Target::Authority(a)) if a.is_empty() => Err(tonic::Status::invalid_argument(
+            format!("TrafficSpec has an empty authority; {EXPECTED}"),
+        )),
+        Some(Target::Authority(a)) => Ok(OutboundTarget::Authority(a)),
+    }
+}
+
+#[tonic::async_trait]
+impl<D: DiscoverOutboundPolicy> outbound_policies_server::OutboundPolicies
+    for OutboundPolicyServer<D>
+{
+    async fn get(
+        &self,
+        request: tonic::Request<TrafficSpec>,
+    ) -> Result<tonic::Response<proto::OutboundPolicy>, tonic::Status> {
+        let target = target(request.into_inner())?;
+        let policy = match self.lookup(&target)? {
+            Lookup::Found(rx) => convert::policy(&rx.borrow()),
+            Lookup::Fallback(addr, _) => convert::fallback(addr),
+        };
+        Ok(tonic::Response::new(policy))
+    }
+
+    type WatchStream = BoxStream<proto::OutboundPolicy>;
+
+    async fn watch(
+        &self,
+        request: tonic::Request<TrafficSpec>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        let target = target(request.into_inner())?;
+        tracing::debug!(?target, "OutboundPolicies.Watch");
+        let phase = Phase::from(self.lookup(&target)?);
+        let state = State {
+            server: self.clone(),
+            target,
+            phase,
+            fallback_sent: false,
+        };
+        let policies = stream::unfold(state, |mut s| async move {
+            let next = s.next().await?;
+            Some((next, s))
+        });
+        Ok(tonic::Response::new(self.drain.wrap(policies)))
+    }
+}
+
+// === watch stream ===
+
+/// Where a watch stream is.
+enum Phase {
+    /// Look the target up again (its service went away, or services changed).
+    Lookup,
+    /// Following a service port's policy; `send_current` for the first message.
+    Watch {
+        rx: watch::Receiver<Arc<OutboundPolicy>>,
+        send_current: bool,
+    },
+    /// Not a service: send the fallback, then wait for services to change.
+    Fallback(SocketAddr, watch::Receiver<u64>),
+    /// Waiting for services to change.
+    Unknown(watch::Receiver<u64>),
+    /// Finished.
+    Done,
+}
+
+impl From<Lookup> for Phase {
+    fn from(lookup: Lookup) -> Self {
+        match lookup {
+            Lookup::Found(rx) => Phase::Watch {
+                rx,
+                send_current: true,
+            },
+            Lookup::Fallback(addr, changed) => Phase::Fallback(addr, changed),
+        }
+    }
+}
+
+struct State<D> {
+    server: OutboundPolicyServer<D>,
+    target: OutboundTarget,
+    phase: Phase,
+    /// The last message was the fallback, so another one would be redundant.
+    fallback_sent: bool,
+}
+
+impl<D: DiscoverOutboundPolicy> State<D> {
+    /// The next message, or `None` to end the stream.
+    async fn next(&mut self) -> Option<Result<proto::OutboundPolicy, tonic::Status>> {
+        loop {
+            match std::mem::replace(&mut self.phase, Phase::Done) {
+                Phase::Done => return None,
+                Phase::Lookup => match self.server.lookup(&self.target) {
+                    Ok(lookup) => self.phase = lookup.into(),
+                    // A named service went away: the proxy should fall back on its own.
+                    Err(status) => return Some(Err(status)),
+                },
+                Phase::Watch {
+                    mut rx,
+                    send_current,
+                } => {
+                    // A dropped sender means the service is gone: look again.
+                    if !send_current && rx.changed().await.is_err() {
+                        self.phase = Phase::Lookup;
+                        continue;
+                    }
+                    let policy = convert::policy(&rx.borrow_and_update());
+                    self.phase = Phase::Watch {
+                        rx,
+                        send_current: false,
+                    };
+                    self.fallback_sent = false;
+                    return Some(Ok(policy));
+                }
+                Phase::Fallback(addr, changed) => {
+                    self.phase = Phase::Unknown(changed);
+                    if !self.fallback_sent {
+                        self.fallback_sent = true;
+                        return Some(Ok(convert::fallback(addr)));
+                    }
+                }
+                Phase::Unknown(mut changed) => {
+                    // The index is gone (shutting down): end, the proxy reconnects.
+                    changed.changed().await.ok()?;
+                    self.phase = Phase::Lookup;
+                }
+            }
+        }
+    }
+}
