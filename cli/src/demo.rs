@@ -7,7 +7,11 @@ pub mod app;
 
 use anyhow::{Context, bail};
 use std::time::Duration;
-use weft_cli_local::{Network, Pod, Sidecar, bin_path, check_prerequisites, metric_sum};
+use std::{net::IpAddr, path::Path, time::Instant};
+use weft_cli_local::{
+    Controller, Network, Pod, Sidecar, bin_path, check_prerequisites, manifests, metric_sum,
+    traffic,
+};
 
 /// `weft demo` arguments.
 #[derive(Debug, clap::Args)]
@@ -18,6 +22,9 @@ pub struct Args {
     /// How long the client sends, e.g. `5s`.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Requests the client sends at each step of the canary.
+    #[arg(long, default_value_t = 2000)]
+    pub requests_per_step: usize,
 }
 
 const NAMESPACE: &str = "shop";
@@ -39,6 +46,13 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// The canary steps: web-v1's and web-v2's weights in the TrafficSplit.
+const STEPS: [(u32, u32); 4] = [(100, 0), (90, 10), (50, 50), (0, 100)];
+
+/// The virtual ClusterIPs of the demo's services. Nothing routes them: the client's sidecar
+/// catches the connection and picks a pod, as it would in a cluster.
+const WEB_IP: [u8; 4] = [10, 43, 0, 10];
+
 /// Runs the demo and removes everything it made, also when it fails.
 pub fn run(args: Args) -> anyhow::Result<()> {
     check_prerequisites().context("the demo cannot run")?;
@@ -51,42 +65,138 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         net.id()
     );
 
+    let manifests = net.log_dir().join("manifests");
+    std::fs::create_dir_all(&manifests)?;
     let client = net.pod("client")?;
-    let web = net.pod("web")?;
-    let service = format!("web.{NAMESPACE}.svc.cluster.local");
-    for pod in [&client, &web] {
-        net.set_hosts(pod, &[(web.ip.into(), service.clone())])?;
-    }
-    let client_proxy = inject(&client)?;
-    let web_proxy = inject(&web)?;
-
-    let mut app = web.command(&weft.to_string_lossy());
-    app.args([
-        "demo-app",
-        "--name",
-        "web-v1",
-        "--port",
-        &APP_PORT.to_string(),
-    ]);
-    web.start("app", app)?;
-    web.wait_listening(&[APP_PORT], Duration::from_secs(10))?;
+    let v1 = net.pod("web-v1")?;
+    let v2 = net.pod("web-v2")?;
+    write_cluster(&manifests, &client, &v1, &v2)?;
+    set_split(&manifests, STEPS[0])?;
+    let controller = Controller::start(&net, &manifests).context("cannot start weft-controller")?;
     println!(
-        "  pod {NAMESPACE}/web     {:<10}  app web-v1 on :{APP_PORT}",
-        web.ip
+        "  pod weft/weft-controller {:<10}  weft-controller --source files --dir {}",
+        controller.pod.ip,
+        manifests.display()
     );
+
+    let service = format!("web.{NAMESPACE}.svc.cluster.local");
+    net.set_hosts(&client, &[(IpAddr::from(WEB_IP), service.clone())])?;
+    let controller_addr = controller.addr().to_string();
+    let client_proxy = inject(&client, &controller_addr)?;
+    let v1_proxy = inject(&v1, &controller_addr)?;
+    let v2_proxy = inject(&v2, &controller_addr)?;
+    for (pod, name) in [(&v1, "web-v1"), (&v2, "web-v2")] {
+        let mut app = pod.command(&weft.to_string_lossy());
+        app.args(["demo-app", "--name", name, "--port", &APP_PORT.to_string()]);
+        pod.start("app", app)?;
+        pod.wait_listening(&[APP_PORT], Duration::from_secs(10))?;
+    }
     println!(
-        "  service {service}:{APP_PORT} -> {} (via /etc/netns/<pod>/hosts)\n",
-        web.ip
+        "  service {service}:{APP_PORT} (ClusterIP {}) -> web-v1 {} | web-v2 {}\n",
+        IpAddr::from(WEB_IP),
+        v1.ip,
+        v2.ip
     );
 
     let url = format!("http://{service}:{APP_PORT}/");
+    // In-process clients do not read /etc/netns hosts, so they dial the ClusterIP and name the
+    // service in Host, exactly what a resolved name gives.
+    let request = traffic::Request::get(
+        format!("http://{}:{APP_PORT}/", IpAddr::from(WEB_IP)),
+        app::SERVED_BY,
+    )
+    .header("host", &format!("{service}:{APP_PORT}"));
+    // The first request makes the client's sidecar look the service up.
+    let first = traffic::tally(&client, &request, 1, 1);
+    if first.failures > 0 {
+        bail!(
+            "the first request failed: {:?}\n--- client sidecar log ---\n{}\n--- controller log ---\n{}",
+            first.errors,
+            client_proxy.process.log(),
+            controller.log()
+        );
+    }
+
     println!(
-        "client -> {url} at {} req/s for {:?}, through the client's outbound sidecar and web's inbound sidecar",
+        "Canary: shifting {service} from web-v1 to web-v2 with a TrafficSplit in the files source"
+    );
+    println!(
+        "  (the client's sidecar follows the controller; {} requests per step)",
+        args.requests_per_step
+    );
+    for (w1, w2) in STEPS {
+        let before = updates(&client_proxy);
+        let started = Instant::now();
+        set_split(&manifests, (w1, w2))?;
+        let applied = wait_for_update(&client_proxy, before, Duration::from_secs(5));
+        let tally = traffic::tally(&client, &request, args.requests_per_step, 4);
+        println!(
+            "  split {w1:>3}/{w2:<3} -> observed web-v1 {:>5.1}%  web-v2 {:>5.1}%  ({} ok, {} failed; applied by the sidecar {})",
+            tally.percent("web-v1"),
+            tally.percent("web-v2"),
+            tally.ok(),
+            tally.failures,
+            match applied {
+                Some(()) => format!(
+                    "{:.0} ms after the file changed",
+                    started.elapsed().as_secs_f64() * 1e3 - 0.0
+                ),
+                None => "— no update seen, the split was unchanged".to_string(),
+            },
+        );
+        if tally.failures > 0 {
+            bail!(
+                "{} requests failed during the canary: {:?}",
+                tally.failures,
+                tally.errors
+            );
+        }
+        let expected = f64::from(w2) / f64::from(w1 + w2) * 100.0;
+        if (tally.percent("web-v2") - expected).abs() > 5.0 {
+            bail!(
+                "the observed split {:.1}% is not the configured {expected:.0}% for web-v2",
+                tally.percent("web-v2")
+            );
+        }
+    }
+    println!();
+    measure(&client, &load, &url, &args)?;
+
+    let client_metrics = client_proxy.metrics();
+    let outbound = metric_sum(
+        &client_metrics,
+        "request_total",
+        &["direction=\"outbound\""],
+    );
+    let web_metrics = [v1_proxy.metrics(), v2_proxy.metrics()];
+    let inbound: f64 = web_metrics
+        .iter()
+        .map(|m| metric_sum(m, "request_total", &["direction=\"inbound\""]))
+        .sum();
+    println!("What the sidecars saw (their /metrics on :4191):");
+    show("client", "outbound", &client_metrics);
+    show("web-v1", "inbound", &web_metrics[0]);
+    show("web-v2", "inbound", &web_metrics[1]);
+    if outbound > inbound + 0.5 || inbound > outbound + 0.5 {
+        bail!(
+            "the client's sidecar routed {outbound} requests but the web sidecars received {inbound}: traffic bypassed the mesh"
+        );
+    }
+    println!("\nEvery request crossed both sidecars. Cleaning up the pods, rules and processes.");
+    drop(controller);
+    drop(net);
+    Ok(())
+}
+
+/// Open-loop load at the final split: success rate and latency through both sidecars.
+fn measure(client: &Pod, load: &Path, url: &str, args: &Args) -> anyhow::Result<()> {
+    println!(
+        "Load: client -> {url} at {} req/s for {:?} (open loop, latency from when each request was due)",
         args.rate, args.duration
     );
     let out = client
         .command(&load.to_string_lossy())
-        .args(["--url", &url, "--rate", &args.rate.to_string()])
+        .args(["--url", url, "--rate", &args.rate.to_string()])
         .args(["--duration", &format!("{}ms", args.duration.as_millis())])
         .args(["--connections", "4", "--json"])
         .output()
@@ -117,34 +227,97 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         num(&["latency_ms", "p99"]),
         num(&["latency_ms", "max"]),
     );
-
-    let client_metrics = client_proxy.metrics();
-    let web_metrics = web_proxy.metrics();
-    let outbound = metric_sum(
-        &client_metrics,
-        "request_total",
-        &["direction=\"outbound\""],
-    );
-    let inbound = metric_sum(&web_metrics, "request_total", &["direction=\"inbound\""]);
-    println!("What the sidecars saw (their /metrics on :4191):");
-    show("client", "outbound", &client_metrics);
-    show("web", "inbound", &web_metrics);
-    // The load generator's warm-up is not in `sent`, so the proxies may have seen a few more.
-    if outbound < ok || inbound < ok {
-        bail!(
-            "the sidecars saw fewer requests ({outbound} outbound, {inbound} inbound) than succeeded ({ok}): traffic bypassed the mesh"
-        );
-    }
     if ok < sent {
         bail!("{} of {sent} requests failed", sent - ok);
     }
-    println!("\nEvery request crossed both sidecars. Cleaning up the pods, rules and processes.");
-    drop(net);
     Ok(())
 }
 
-fn inject(pod: &Pod) -> anyhow::Result<Sidecar> {
-    let sidecar = Sidecar::inject(pod, &[], &[])?;
+/// The cluster the demo pretends to have: namespace `shop`, meshed pods, the `web` service over
+/// both versions and one service per version, as a canary setup has.
+fn write_cluster(dir: &Path, client: &Pod, v1: &Pod, v2: &Pod) -> anyhow::Result<()> {
+    fn pod<'a>(p: &'a Pod, app: &'a str, version: &'a str) -> manifests::PodSpec<'a> {
+        manifests::PodSpec {
+            namespace: NAMESPACE,
+            name: &p.name,
+            ip: p.ip.into(),
+            service_account: app,
+            app,
+            version,
+        }
+    }
+    let text = [
+        manifests::namespace(NAMESPACE),
+        manifests::pod(&pod(client, "client", "v1")),
+        manifests::pod(&pod(v1, "web", "v1")),
+        manifests::pod(&pod(v2, "web", "v2")),
+        manifests::service(
+            NAMESPACE,
+            "web",
+            WEB_IP.into(),
+            APP_PORT,
+            &[(&v1.name, v1.ip.into()), (&v2.name, v2.ip.into())],
+        ),
+        manifests::service(
+            NAMESPACE,
+            "web-v1",
+            [10, 43, 0, 11].into(),
+            APP_PORT,
+            &[(&v1.name, v1.ip.into())],
+        ),
+        manifests::service(
+            NAMESPACE,
+            "web-v2",
+            [10, 43, 0, 12].into(),
+            APP_PORT,
+            &[(&v2.name, v2.ip.into())],
+        ),
+    ]
+    .join("---\n");
+    manifests::write(dir, "cluster.yaml", &text)?;
+    Ok(())
+}
+
+fn set_split(dir: &Path, (v1, v2): (u32, u32)) -> anyhow::Result<()> {
+    let split = manifests::traffic_split(
+        NAMESPACE,
+        "web-canary",
+        "web",
+        &[("web-v1", v1), ("web-v2", v2)],
+    );
+    manifests::write(dir, "canary.yaml", &split)?;
+    Ok(())
+}
+
+fn updates(sidecar: &Sidecar) -> f64 {
+    metric_sum(
+        &sidecar.metrics(),
+        "control_plane_updates_total",
+        &["kind=\"outbound_policy\""],
+    )
+}
+
+fn wait_for_update(sidecar: &Sidecar, before: f64, timeout: Duration) -> Option<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if updates(sidecar) > before {
+            return Some(());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+fn inject(pod: &Pod, controller: &str) -> anyhow::Result<Sidecar> {
+    let workload = format!("{NAMESPACE}/{}", pod.name);
+    let sidecar = Sidecar::inject(
+        pod,
+        &[],
+        &[
+            ("WEFT_PROXY_CONTROLLER_ADDR", controller),
+            ("WEFT_PROXY_WORKLOAD", &workload),
+        ],
+    )?;
     println!(
         "  pod {NAMESPACE}/{:<7} {:<10}  weft-init rules + weft-proxy (uid {}) ready, admin {}",
         pod.name,

@@ -60,6 +60,8 @@ const DETECT_TIMEOUT: &str = "DETECT_TIMEOUT";
 const SHUTDOWN_GRACE: &str = "SHUTDOWN_GRACE";
 const WORKLOAD: &str = "WORKLOAD";
 const WORKER_THREADS: &str = "WORKER_THREADS";
+const CONTROLLER_ADDR: &str = "CONTROLLER_ADDR";
+const DISCOVERY_TIMEOUT: &str = "DISCOVERY_TIMEOUT";
 
 /// Every variable this proxy reads, without the prefix.
 pub const KNOWN: &[&str] = &[
@@ -72,12 +74,13 @@ pub const KNOWN: &[&str] = &[
     SHUTDOWN_GRACE,
     WORKLOAD,
     WORKER_THREADS,
+    CONTROLLER_ADDR,
+    DISCOVERY_TIMEOUT,
 ];
 
 /// Settings DESIGN.md names for the control plane, identity and tracing, which this proxy does
 /// not use yet: accepted (so injected pods start) with a warning, never silently.
 pub const RESERVED: &[&str] = &[
-    "CONTROLLER_ADDR",
     "IDENTITY_ADDR",
     "IDENTITY_NAME",
     "TOKEN_FILE",
@@ -107,6 +110,12 @@ pub struct Config {
     pub workload: Option<String>,
     /// Runtime worker threads.
     pub worker_threads: usize,
+    /// The controller's destination and policy gRPC address (`host:port`). Unset: every
+    /// connection goes to its original destination.
+    pub controller: Option<String>,
+    /// How long a new target waits for the controller's first answer before falling back to
+    /// its original destination.
+    pub discovery_timeout: Duration,
     /// Reserved settings that were set but are not used yet, to warn about.
     pub unused: Vec<String>,
 }
@@ -161,6 +170,8 @@ impl Config {
         let shutdown_grace = read.parse(SHUTDOWN_GRACE, "30s", parse_duration);
         let workload = read.workload();
         let worker_threads = read.parse(WORKER_THREADS, "2", parse_threads);
+        let controller = read.controller();
+        let discovery_timeout = read.parse(DISCOVERY_TIMEOUT, "3s", parse_duration);
         if !read.errors.is_empty() {
             return Err(ConfigError(read.errors));
         }
@@ -173,6 +184,7 @@ impl Config {
             detect_timeout,
             shutdown_grace,
             worker_threads,
+            discovery_timeout,
         ) {
             (
                 Some(inbound),
@@ -182,6 +194,7 @@ impl Config {
                 Some(detect_timeout),
                 Some(shutdown_grace),
                 Some(worker_threads),
+                Some(discovery_timeout),
             ) => Ok(Config {
                 inbound,
                 outbound,
@@ -192,6 +205,8 @@ impl Config {
                 shutdown_grace,
                 workload,
                 worker_threads,
+                controller,
+                discovery_timeout,
                 unused,
             }),
             _ => Err(ConfigError(vec![
@@ -255,6 +270,22 @@ impl Reader<'_> {
                 optional: Vec::new(),
             })
         })
+    }
+
+    fn controller(&mut self) -> Option<String> {
+        let value = self.raw(CONTROLLER_ADDR)?;
+        let value = value.trim();
+        let valid = value.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if valid {
+            Some(value.to_string())
+        } else {
+            self.errors.push(format!(
+                "{PREFIX}{CONTROLLER_ADDR}={value:?}: expected HOST:PORT, such as weft-controller.weft.svc.cluster.local:8086 or 10.42.0.2:8086"
+            ));
+            None
+        }
     }
 
     fn log(&mut self) -> String {

@@ -12,11 +12,15 @@ pub mod record;
 pub mod server;
 
 use bytes::Bytes;
-use http_body_util::{Either, Full};
+use http_body_util::{Either, Empty, Full};
 use hyper::body::Incoming;
 
 /// A response body: the upstream's, streamed, or one the proxy made itself.
 pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// A request body: the client's, streamed, or an empty one when the proxy re-sends a bodiless
+/// request to another endpoint.
+pub type ReqBody = Either<Incoming, Empty<Bytes>>;
 
 /// Which HTTP version a connection speaks (upstream uses the same one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -8,11 +8,13 @@ pub mod admin;
 pub mod balance;
 pub mod config;
 pub mod detect;
+pub mod discover;
 pub mod drain;
 pub mod http;
 pub mod io;
 pub mod metrics;
 pub mod orig_dst;
+pub mod outbound;
 pub mod policy;
 pub mod proxy;
 pub mod tcp;
@@ -44,6 +46,9 @@ pub enum Error {
         /// The socket error.
         source: std::io::Error,
     },
+    /// The controller address is unusable.
+    #[error(transparent)]
+    Controller(#[from] discover::BadAddr),
     /// Signal handlers could not be installed.
     #[error("cannot watch for SIGTERM: {0}")]
     Signal(std::io::Error),
@@ -118,6 +123,15 @@ pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
     let (trigger, drain) = drain::channel();
     let ready = Arc::new(AtomicBool::new(false));
     let opaque_ports = Arc::new(config.opaque_ports.clone());
+    let discovery = match &config.controller {
+        Some(addr) => Some(discover::Discovery::new(
+            addr,
+            config.workload.clone().unwrap_or_default(),
+            config.discovery_timeout,
+            metrics.clone(),
+        )?),
+        None => None,
+    };
     let direction = |direction| {
         Arc::new(Proxy {
             direction,
@@ -127,6 +141,10 @@ pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
             clients: Clients::new(CONNECT_TIMEOUT),
             metrics: metrics.clone(),
             drain: drain.clone(),
+            discovery: match direction {
+                Direction::Outbound => discovery.clone(),
+                Direction::Inbound => None,
+            },
         })
     };
     let (inbound, outbound) = (

@@ -103,6 +103,13 @@ pub struct Metrics {
     latency: HistogramFamily,
     resident_memory: Gauge,
     cpu_seconds: Gauge<f64, AtomicU64>,
+    control_updates: Family<KindLabels, Counter>,
+}
+
+/// Labels of control-plane update counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
 }
 
 /// One connection's counters, resolved once.
@@ -137,6 +144,12 @@ impl Metrics {
         let latency = HistogramFamily::new_with_constructor(latency_histogram);
         let resident_memory = Gauge::default();
         let cpu_seconds = Gauge::<f64, AtomicU64>::default();
+        let control_updates = Family::default();
+        registry.register(
+            "control_plane_updates",
+            "Updates received from the controller, by stream kind",
+            control_updates.clone(),
+        );
         registry.register("tcp_open", "Connections opened", tcp_open.clone());
         registry.register(
             "tcp_open_connections",
@@ -181,7 +194,16 @@ impl Metrics {
             latency,
             resident_memory,
             cpu_seconds,
+            control_updates,
         })
+    }
+
+    /// Counts one message from the controller on a `kind` stream (`outbound_policy`,
+    /// `destination`), so tools can see when an update has been applied.
+    pub fn control_update(&self, kind: &'static str) {
+        self.control_updates
+            .get_or_create(&KindLabels { kind })
+            .inc();
     }
 
     /// Counts a new connection and returns its live counters.

@@ -4,11 +4,13 @@
 use crate::{
     config::PortSet,
     detect::{self, Protocol},
+    discover::Discovery,
     drain::Drain,
     http::{self, Version, client::Clients, forward::Forward, record::RecordLayer},
     io::{CountedIo, PrefixedIo},
     metrics::{self, ConnLabels, Direction, Metrics},
     orig_dst::{OrigDst, orig_dst},
+    outbound::{self, Policies, RouteHttp},
     tcp,
 };
 use bytes::Bytes;
@@ -36,6 +38,8 @@ pub struct Proxy {
     pub metrics: Arc<Metrics>,
     /// Stops accepting and winds connections down.
     pub drain: Drain,
+    /// The controller's view of targets; `None` forwards to original destinations.
+    pub discovery: Option<Arc<Discovery>>,
 }
 
 impl Proxy {
@@ -87,7 +91,14 @@ impl Proxy {
             }
         };
         let target = self.target(orig);
-        let (protocol, prefix) = if self.opaque_ports.contains(orig.0.port()) {
+        let policies = match &self.discovery {
+            Some(d) => Some((d.clone(), Arc::new(Policies::resolve(d, orig.0).await))),
+            None => None,
+        };
+        let known_opaque = policies.as_ref().is_some_and(|(_, p)| {
+            matches!(p.current().protocol, crate::policy::Protocol::Opaque(_))
+        });
+        let (protocol, prefix) = if known_opaque || self.opaque_ports.contains(orig.0.port()) {
             (Protocol::Opaque, Bytes::new())
         } else {
             match detect::detect(&mut tcp, self.detect_timeout).await {
@@ -117,20 +128,50 @@ impl Proxy {
                 } else {
                     Version::Http2
                 };
-                let svc = tower::ServiceBuilder::new()
-                    .layer(RecordLayer(self.metrics.http(self.direction, &label)))
-                    .service(Forward::new(
-                        self.clients.get(target, version),
-                        target,
-                        self.drain.clone(),
-                    ));
-                if let Err(e) = http::server::serve(io, version, svc, &self.drain).await {
+                let record = RecordLayer(self.metrics.http(self.direction, &label));
+                let served = match policies {
+                    Some((discovery, policies)) => {
+                        let svc = tower::ServiceBuilder::new()
+                            .layer(record)
+                            .service(RouteHttp::new(self.clone(), discovery, policies, version));
+                        http::server::serve(io, version, svc, &self.drain).await
+                    }
+                    None => {
+                        let svc = tower::ServiceBuilder::new()
+                            .layer(record)
+                            .service(Forward::new(
+                                self.clients.get(target, version),
+                                target,
+                                self.drain.clone(),
+                            ));
+                        http::server::serve(io, version, svc, &self.drain).await
+                    }
+                };
+                if let Err(e) = served {
                     tracing::debug!(direction, %peer, %target, error = %e, "HTTP connection ended with an error");
                 }
             }
             Protocol::Tls | Protocol::Opaque => {
-                if let Err(e) = tcp::forward(io, target, self.connect_timeout).await {
-                    tracing::info!(direction, %peer, %target, error = %e, "TCP forward failed");
+                let (upstream, _guard) = match &policies {
+                    Some((discovery, policies)) => {
+                        let policy = policies.current();
+                        match outbound::opaque_routes(&policy) {
+                            Some(routes) => {
+                                match outbound::opaque_target(discovery, routes).await {
+                                    Ok(t) => t,
+                                    Err(why) => {
+                                        tracing::info!(direction, %peer, %target, reason = %why, "closing connection");
+                                        return;
+                                    }
+                                }
+                            }
+                            None => (target, None),
+                        }
+                    }
+                    None => (target, None),
+                };
+                if let Err(e) = tcp::forward(io, upstream, self.connect_timeout).await {
+                    tracing::info!(direction, %peer, %target, %upstream, error = %e, "TCP forward failed");
                 }
             }
         }

@@ -12,14 +12,18 @@
 
 mod bins;
 mod cmd;
+pub mod controller;
 mod http;
+pub mod manifests;
 mod network;
 mod pod;
 mod process;
 mod sidecar;
+pub mod traffic;
 
 pub use bins::{BinError, bin_path};
 pub use cmd::{CmdError, run};
+pub use controller::{Controller, ControllerError};
 pub use http::{get, metric_sum};
 pub use network::{Network, NetworkError, check_prerequisites};
 pub use pod::{Background, Pod};

@@ -6,7 +6,6 @@
 
 use super::Version;
 use http::Uri;
-use hyper::body::Incoming;
 use hyper_util::{
     client::legacy,
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -24,7 +23,7 @@ use std::{
 use tokio::net::TcpStream;
 
 /// An upstream client bound to one target.
-pub type Client = legacy::Client<Connector, Incoming>;
+pub type Client = legacy::Client<Connector, super::ReqBody>;
 
 /// Clients shared by every connection of one direction.
 #[derive(Debug)]

@@ -1,11 +1,12 @@
 //! Forwards a request to the connection's target over the pooled client.
 
-use super::{PROXY_ERROR, ProxyBody, client::Client, headers};
+use super::{PROXY_ERROR, ProxyBody, ReqBody, client::Client, headers};
 use crate::drain::Drain;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, Uri, header, uri};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
+use hyper_util::client::legacy;
 use hyper_util::rt::TokioIo;
 use std::{
     convert::Infallible,
@@ -51,45 +52,65 @@ impl tower::Service<Request<Incoming>> for Forward {
 }
 
 impl Forward {
-    async fn forward(self, mut req: Request<Incoming>) -> Response<ProxyBody> {
-        if let Err(why) = absolute_uri(&mut req, self.target) {
-            return error(StatusCode::BAD_REQUEST, why);
-        }
-        let upgrade = headers::wants_upgrade(req.method(), req.headers());
-        headers::strip(req.headers_mut(), upgrade);
-        let downstream = upgrade.then(|| hyper::upgrade::on(&mut req));
-        let is_connect = req.method() == http::Method::CONNECT;
-
-        let mut rsp = match self.client.request(req).await {
+    async fn forward(self, req: Request<Incoming>) -> Response<ProxyBody> {
+        let req = req.map(Either::Left);
+        match send(&self.client, self.target, &self.drain, req).await {
             Ok(rsp) => rsp,
-            Err(e) => return upstream_error(self.target, &e),
-        };
-        let switching = rsp.status() == StatusCode::SWITCHING_PROTOCOLS
-            || (is_connect && rsp.status().is_success());
-        if let (true, Some(downstream)) = (switching, downstream) {
-            let upstream = hyper::upgrade::on(&mut rsp);
-            let target = self.target;
-            self.drain.spawn(async move {
-                match tokio::try_join!(downstream, upstream) {
-                    Ok((down, up)) => {
-                        let (mut down, mut up) = (TokioIo::new(down), TokioIo::new(up));
-                        if let Err(e) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
-                            tracing::debug!(%target, error = %e, "upgraded tunnel ended");
-                        }
-                    }
-                    Err(e) => tracing::debug!(%target, error = %e, "upgrade failed"),
-                }
-            });
+            Err(Failed::Request(why)) => error(StatusCode::BAD_REQUEST, why),
+            Err(Failed::Upstream(e)) => upstream_error(self.target, &e),
         }
-        let keep_upgrade = rsp.status() == StatusCode::SWITCHING_PROTOCOLS;
-        headers::strip(rsp.headers_mut(), keep_upgrade);
-        rsp.map(Either::Left)
     }
+}
+
+/// Why [`send`] got no response.
+#[derive(Debug)]
+pub enum Failed {
+    /// The request cannot be forwarded as it is.
+    Request(&'static str),
+    /// The upstream failed before answering; `is_connect()` means nothing was sent.
+    Upstream(legacy::Error),
+}
+
+/// Sends `req` to `target` over `client` and streams the response back: makes the URI
+/// absolute, strips hop-by-hop headers both ways, and splices upgraded connections (tracked by
+/// `drain`).
+pub async fn send(
+    client: &Client,
+    target: SocketAddr,
+    drain: &Drain,
+    mut req: Request<ReqBody>,
+) -> Result<Response<ProxyBody>, Failed> {
+    absolute_uri(&mut req, target).map_err(Failed::Request)?;
+    let upgrade = headers::wants_upgrade(req.method(), req.headers());
+    headers::strip(req.headers_mut(), upgrade);
+    let downstream = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let is_connect = req.method() == http::Method::CONNECT;
+
+    let mut rsp = client.request(req).await.map_err(Failed::Upstream)?;
+    let switching = rsp.status() == StatusCode::SWITCHING_PROTOCOLS
+        || (is_connect && rsp.status().is_success());
+    if let (true, Some(downstream)) = (switching, downstream) {
+        let upstream = hyper::upgrade::on(&mut rsp);
+        drain.spawn(async move {
+            match tokio::try_join!(downstream, upstream) {
+                Ok((down, up)) => {
+                    let (mut down, mut up) = (TokioIo::new(down), TokioIo::new(up));
+                    if let Err(e) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
+                        tracing::debug!(%target, error = %e, "upgraded tunnel ended");
+                    }
+                }
+                Err(e) => tracing::debug!(%target, error = %e, "upgrade failed"),
+            }
+        });
+    }
+    let keep_upgrade = rsp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    headers::strip(rsp.headers_mut(), keep_upgrade);
+    Ok(rsp.map(Either::Left))
 }
 
 /// hyper's client wants absolute URIs; HTTP/1 servers see origin-form (`/path`). The
 /// authority comes from `Host` (so the upstream sees what the client sent), else the target.
-fn absolute_uri(req: &mut Request<Incoming>, target: SocketAddr) -> Result<(), &'static str> {
+fn absolute_uri<B>(req: &mut Request<B>, target: SocketAddr) -> Result<(), &'static str> {
     let uri = req.uri();
     if uri.scheme().is_some() && uri.authority().is_some() {
         return Ok(());
@@ -118,7 +139,8 @@ fn absolute_uri(req: &mut Request<Incoming>, target: SocketAddr) -> Result<(), &
     Ok(())
 }
 
-fn upstream_error(
+/// The response for an upstream failure: 504 for a connect timeout, else 502.
+pub fn upstream_error(
     target: SocketAddr,
     e: &hyper_util::client::legacy::Error,
 ) -> Response<ProxyBody> {

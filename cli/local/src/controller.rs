@@ -1,0 +1,109 @@
+//! The controller in local mode: `weft-controller --source files` in a pod of its own, so every
+//! proxy reaches it over the bridge as it would reach the controller's Service in a cluster.
+
+use crate::{Network, NetworkError, Pod, Process, bin_path};
+use nix::sys::signal::Signal;
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+/// The destination and policy gRPC port.
+pub const GRPC_PORT: u16 = 8086;
+/// The admin port.
+pub const ADMIN_PORT: u16 = 9990;
+
+/// A running (or stopped) `weft-controller` reading a directory.
+#[derive(Debug)]
+pub struct Controller {
+    /// Its pod.
+    pub pod: Pod,
+    /// The manifests directory it reads.
+    pub dir: PathBuf,
+    process: Option<Process>,
+}
+
+/// Why the controller could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The pod could not be made.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    /// The binary is missing.
+    #[error(transparent)]
+    Bin(#[from] crate::BinError),
+    /// It did not start.
+    #[error("weft-controller did not start: {why}\n{log}")]
+    Start {
+        /// What went wrong.
+        why: String,
+        /// Its log.
+        log: String,
+    },
+}
+
+impl Controller {
+    /// Makes the `weft-controller` pod and starts the controller on `dir`.
+    pub fn start(net: &Network, dir: &Path) -> Result<Self, ControllerError> {
+        let pod = net.pod("weft-controller")?;
+        let mut this = Self {
+            pod,
+            dir: dir.to_path_buf(),
+            process: None,
+        };
+        this.restart()?;
+        Ok(this)
+    }
+
+    /// The address proxies use (`WEFT_PROXY_CONTROLLER_ADDR`).
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.pod.ip.into(), GRPC_PORT)
+    }
+
+    /// Stops the controller (SIGTERM, then SIGKILL after 5 s).
+    pub fn stop(&mut self) {
+        if let Some(p) = self.process.take() {
+            let _ = p.signal(Signal::SIGTERM);
+            if p.wait_timeout(Duration::from_secs(5)).is_none() {
+                let _ = p.signal(Signal::SIGKILL);
+                let _ = p.wait_timeout(Duration::from_secs(5));
+            }
+        }
+    }
+
+    /// Starts the controller again (stopping it first if it runs), and waits until it listens.
+    pub fn restart(&mut self) -> Result<(), ControllerError> {
+        self.stop();
+        let bin = bin_path("weft-controller")?;
+        let mut cmd = self.pod.command(&bin.to_string_lossy());
+        cmd.args(["--source", "files", "--dir"])
+            .arg(&self.dir)
+            .args(["--grpc-addr", &format!("0.0.0.0:{GRPC_PORT}")])
+            .args(["--admin-addr", &format!("0.0.0.0:{ADMIN_PORT}")])
+            .env("WEFT_CONTROLLER_LOG", "info");
+        let process = self
+            .pod
+            .start("controller", cmd)
+            .map_err(|e| ControllerError::Start {
+                why: e.to_string(),
+                log: String::new(),
+            })?;
+        let listening = self
+            .pod
+            .wait_listening(&[GRPC_PORT, ADMIN_PORT], Duration::from_secs(10));
+        if let Err(e) = listening {
+            return Err(ControllerError::Start {
+                why: e.to_string(),
+                log: process.log(),
+            });
+        }
+        self.process = Some(process);
+        Ok(())
+    }
+
+    /// The controller's log so far.
+    pub fn log(&self) -> String {
+        self.process.as_ref().map(Process::log).unwrap_or_default()
+    }
+}

@@ -1,0 +1,210 @@
+//! Follows the controller: outbound policy per original destination
+//! (`OutboundPolicies/Watch`) and endpoints per backend (`Destination/Get`).
+//!
+//! Each lookup starts one background task that keeps a watch channel current; connections
+//! and requests only read the channel, so discovery never sits on the request path once a
+//! target is known. If the controller goes away the tasks keep the last good values and
+//! reconnect with backoff. Entries nobody has used for [`IDLE`] are dropped.
+
+pub mod destination;
+pub mod outbound;
+
+use crate::{balance::Endpoint, policy::OutboundPolicy};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::{sync::watch, task::JoinHandle, time::Instant};
+use tonic::transport::{Channel, Endpoint as GrpcEndpoint};
+
+/// How long an unused target or backend is kept before its watch is cancelled.
+pub const IDLE: Duration = Duration::from_secs(600);
+
+/// The endpoints of one backend, as last reported.
+#[derive(Clone, Debug, Default)]
+pub struct Endpoints {
+    /// Whether the controller has answered at all on the current or a previous stream.
+    pub resolved: bool,
+    /// `no_endpoints{exists:false}`: the controller does not know the service.
+    pub not_found: bool,
+    /// The endpoints, for balancing.
+    pub endpoints: Arc<[Arc<Endpoint>]>,
+}
+
+/// Shared discovery state of one proxy.
+#[derive(Debug)]
+pub struct Discovery {
+    channel: Channel,
+    workload: String,
+    /// How long a new target waits for its first policy before falling back to the original
+    /// destination.
+    pub timeout: Duration,
+    targets: Mutex<HashMap<SocketAddr, Entry<Option<Arc<OutboundPolicy>>>>>,
+    backends: Mutex<HashMap<String, Entry<Endpoints>>>,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+#[derive(Debug)]
+struct Entry<T> {
+    tx: Arc<watch::Sender<T>>,
+    task: JoinHandle<()>,
+    used: Instant,
+}
+
+impl<T> Drop for Entry<T> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Why the controller address is unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid controller address {addr:?}: {source}")]
+pub struct BadAddr {
+    addr: String,
+    source: tonic::transport::Error,
+}
+
+impl Discovery {
+    /// Discovery against the controller at `addr` (`host:port`), connecting lazily so the proxy
+    /// starts even while the controller is down.
+    pub fn new(
+        addr: &str,
+        workload: String,
+        timeout: Duration,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<Arc<Self>, BadAddr> {
+        let channel = GrpcEndpoint::from_shared(format!("http://{addr}"))
+            .map_err(|source| BadAddr {
+                addr: addr.to_string(),
+                source,
+            })?
+            .connect_timeout(Duration::from_secs(3))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .connect_lazy();
+        let this = Arc::new(Self {
+            channel,
+            workload,
+            timeout,
+            targets: Mutex::default(),
+            backends: Mutex::default(),
+            metrics,
+        });
+        let weak = Arc::downgrade(&this);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(IDLE / 4);
+            loop {
+                tick.tick().await;
+                let Some(this) = weak.upgrade() else { return };
+                this.sweep();
+            }
+        });
+        Ok(this)
+    }
+
+    /// The outbound policy of `target`: `None` until the controller first answers.
+    pub fn outbound(&self, target: SocketAddr) -> watch::Receiver<Option<Arc<OutboundPolicy>>> {
+        let mut targets = lock(&self.targets);
+        if let Some(e) = targets.get_mut(&target) {
+            e.used = Instant::now();
+            return e.tx.subscribe();
+        }
+        let (tx, rx) = watch::channel(None);
+        let tx = Arc::new(tx);
+        let task = tokio::spawn(outbound::watch(
+            self.channel.clone(),
+            self.workload.clone(),
+            target,
+            tx.clone(),
+            self.metrics.clone(),
+        ));
+        targets.insert(
+            target,
+            Entry {
+                tx,
+                task,
+                used: Instant::now(),
+            },
+        );
+        rx
+    }
+
+    /// The endpoints of the backend `path` (a `Destination.Get` path).
+    pub fn endpoints(
+        &self,
+        path: &str,
+        rtt: Duration,
+        decay: Duration,
+    ) -> watch::Receiver<Endpoints> {
+        let mut backends = lock(&self.backends);
+        if let Some(e) = backends.get_mut(path) {
+            e.used = Instant::now();
+            return e.tx.subscribe();
+        }
+        let (tx, rx) = watch::channel(Endpoints::default());
+        let tx = Arc::new(tx);
+        let task = tokio::spawn(destination::watch(
+            self.channel.clone(),
+            path.to_string(),
+            destination::Load { rtt, decay },
+            tx.clone(),
+            self.metrics.clone(),
+        ));
+        backends.insert(
+            path.to_string(),
+            Entry {
+                tx,
+                task,
+                used: Instant::now(),
+            },
+        );
+        rx
+    }
+
+    /// Drops entries that no connection holds and nobody looked up for [`IDLE`].
+    fn sweep(&self) {
+        let now = Instant::now();
+        lock(&self.targets)
+            .retain(|_, e| e.tx.receiver_count() > 0 || now.duration_since(e.used) < IDLE);
+        lock(&self.backends)
+            .retain(|_, e| e.tx.receiver_count() > 0 || now.duration_since(e.used) < IDLE);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means another task panicked while holding it; the caches stay valid.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Exponential backoff with jitter between reconnects: 100 ms doubling to 5 s.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { next: Self::MIN }
+    }
+}
+
+impl Backoff {
+    const MIN: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+
+    /// Back to the shortest wait, after a success.
+    pub fn reset(&mut self) {
+        self.next = Self::MIN;
+    }
+
+    /// Waits, then lengthens the next wait.
+    pub async fn wait(&mut self) {
+        let jitter = self.next.mul_f64(fastrand::f64() * 0.5);
+        tokio::time::sleep(self.next + jitter).await;
+        self.next = (self.next * 2).min(Self::MAX);
+    }
+}

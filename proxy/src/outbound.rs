@@ -1,0 +1,342 @@
+//! Outbound routing: each connection follows the policy of its original destination; each
+//! HTTP request takes a route, a backend by weight (the traffic split), and an endpoint by
+//! power-of-two-choices over peak-EWMA load; each opaque connection takes a backend by weight
+//! and the endpoint with fewer open connections.
+
+use crate::{
+    balance::{self, ConnGuard, Endpoint},
+    discover::{Discovery, Endpoints},
+    http::{
+        ProxyBody, ReqBody, Version,
+        forward::{self, Failed, error, upstream_error},
+    },
+    policy::{self, BackendKind, HttpRoutes, OpaqueRoutes, OutboundPolicy, Protocol, Synthetic},
+    proxy::Proxy,
+};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Body as _;
+use http_body_util::{Either, Empty, Full};
+use hyper::body::Incoming;
+use std::{
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+use tokio::sync::watch;
+
+/// How many other endpoints a bodiless idempotent request may try when an endpoint refuses
+/// the connection (a pod that just went away, before discovery says so).
+const CONNECT_RETRIES: usize = 2;
+
+/// The policy a connection follows: the controller's latest, or forwarding to the original
+/// destination until (unless) the controller answers.
+#[derive(Debug)]
+pub struct Policies {
+    rx: watch::Receiver<Option<Arc<OutboundPolicy>>>,
+    fallback: Arc<OutboundPolicy>,
+}
+
+impl Policies {
+    /// Looks up `orig`, waiting up to the discovery timeout for a first answer.
+    pub async fn resolve(discovery: &Discovery, orig: SocketAddr) -> Self {
+        let mut rx = discovery.outbound(orig);
+        if rx.borrow().is_none() {
+            let wait = tokio::time::timeout(discovery.timeout, rx.wait_for(Option::is_some)).await;
+            if wait.is_err() {
+                tracing::info!(%orig, after = ?discovery.timeout, "no policy from the controller in time; forwarding to the original destination");
+            }
+        }
+        Self {
+            rx,
+            fallback: Arc::new(OutboundPolicy::forward(orig)),
+        }
+    }
+
+    /// The policy now.
+    pub fn current(&self) -> Arc<OutboundPolicy> {
+        self.rx
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| self.fallback.clone())
+    }
+}
+
+/// The routes for `version` in `policy`, or `None` if the policy says the target is opaque.
+pub fn http_routes(policy: &OutboundPolicy, version: Version) -> Option<&HttpRoutes> {
+    match (&policy.protocol, version) {
+        (Protocol::Detect { http1, .. }, Version::Http1) => Some(http1),
+        (Protocol::Detect { http2, .. }, Version::Http2) => Some(http2),
+        (Protocol::Http1(r) | Protocol::Http2(r) | Protocol::Grpc(r), _) => Some(r),
+        (Protocol::Opaque(_), _) => None,
+    }
+}
+
+/// The opaque routes of `policy`, if it has any.
+pub fn opaque_routes(policy: &OutboundPolicy) -> Option<&OpaqueRoutes> {
+    match &policy.protocol {
+        Protocol::Detect { opaque, .. } | Protocol::Opaque(opaque) => Some(opaque),
+        _ => None,
+    }
+}
+
+/// Where an opaque connection goes.
+pub async fn opaque_target(
+    discovery: &Discovery,
+    routes: &OpaqueRoutes,
+) -> Result<(SocketAddr, Option<ConnGuard>), String> {
+    if policy::denied(&routes.filters).is_some() {
+        return Err(format!("route {} forbids this connection", routes.name));
+    }
+    let backend = routes
+        .distribution
+        .pick()
+        .ok_or_else(|| format!("route {} has no backends", routes.name))?;
+    match &backend.backend.kind {
+        BackendKind::Forward { addr, .. } => Ok((*addr, None)),
+        BackendKind::Balancer {
+            path,
+            default_rtt,
+            decay,
+        } => {
+            let eps = endpoints(discovery, path, *default_rtt, *decay).await;
+            let ep = balance::p2c_least_connections(&eps.endpoints)
+                .ok_or_else(|| format!("no endpoints for {path}"))?;
+            Ok((ep.addr, Some(ep.open_connection())))
+        }
+    }
+}
+
+/// The endpoints of a balanced backend, waiting up to the discovery timeout for the first
+/// answer.
+async fn endpoints(
+    discovery: &Discovery,
+    path: &str,
+    rtt: std::time::Duration,
+    decay: std::time::Duration,
+) -> Endpoints {
+    let mut rx = discovery.endpoints(path, rtt, decay);
+    if !rx.borrow().resolved {
+        let _ = tokio::time::timeout(discovery.timeout, rx.wait_for(|e| e.resolved)).await;
+    }
+    rx.borrow().clone()
+}
+
+/// The HTTP service of one outbound connection.
+#[derive(Clone, Debug)]
+pub struct RouteHttp {
+    proxy: Arc<Proxy>,
+    discovery: Arc<Discovery>,
+    policies: Arc<Policies>,
+    version: Version,
+}
+
+impl RouteHttp {
+    /// Routes the requests of a connection that follows `policies`.
+    pub fn new(
+        proxy: Arc<Proxy>,
+        discovery: Arc<Discovery>,
+        policies: Arc<Policies>,
+        version: Version,
+    ) -> Self {
+        Self {
+            proxy,
+            discovery,
+            policies,
+            version,
+        }
+    }
+}
+
+impl tower::Service<Request<Incoming>> for RouteHttp {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.route(req).await) })
+    }
+}
+
+impl RouteHttp {
+    async fn route(self, req: Request<Incoming>) -> Response<ProxyBody> {
+        let policy = self.policies.current();
+        let Some(routes) = http_routes(&policy, self.version) else {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "the target is opaque; HTTP is not routed to it",
+            );
+        };
+        let (mut parts, body) = req.into_parts();
+        let Some(m) = routes.select(&parts.method, &parts.uri, &parts.headers) else {
+            return error(StatusCode::NOT_FOUND, "no route matches the request");
+        };
+        if let Err(synthetic) = m.apply_request(&mut parts) {
+            return respond(synthetic);
+        }
+        let Some(backend) = m.rule.backends.pick() else {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the route has no backend with a weight",
+            );
+        };
+        if let Err(synthetic) = policy::apply_request(&backend.filters, &mut parts) {
+            return respond(synthetic);
+        }
+        let req = Request::from_parts(parts, body);
+        let mut rsp = match &backend.backend.kind {
+            BackendKind::Forward { addr, .. } => self.send(*addr, req.map(Either::Left)).await,
+            BackendKind::Balancer {
+                path,
+                default_rtt,
+                decay,
+            } => {
+                let eps = endpoints(&self.discovery, path, *default_rtt, *decay).await;
+                self.balance(path, &eps.endpoints, req).await
+            }
+        };
+        policy::apply_response(&m.rule.filters, rsp.headers_mut());
+        policy::apply_response(&backend.filters, rsp.headers_mut());
+        rsp
+    }
+
+    async fn send(&self, target: SocketAddr, req: Request<ReqBody>) -> Response<ProxyBody> {
+        let client = self.proxy.clients.get(target, self.version);
+        match forward::send(&client, target, &self.proxy.drain, req).await {
+            Ok(rsp) => rsp,
+            Err(Failed::Request(why)) => error(StatusCode::BAD_REQUEST, why),
+            Err(Failed::Upstream(e)) => upstream_error(target, &e),
+        }
+    }
+
+    /// Sends to an endpoint picked by P2C peak-EWMA. A bodiless idempotent request whose
+    /// connection is refused tries up to [`CONNECT_RETRIES`] other endpoints: nothing was sent,
+    /// so this is safe, and it hides a pod that died before discovery noticed.
+    async fn balance(
+        &self,
+        path: &str,
+        endpoints: &[Arc<Endpoint>],
+        req: Request<Incoming>,
+    ) -> Response<ProxyBody> {
+        let retry = retryable(&req).then(|| copy_head(&req));
+        let mut req = Some(req.map(Either::Left));
+        let mut failed: Vec<SocketAddr> = Vec::new();
+        loop {
+            let candidates: Vec<Arc<Endpoint>>;
+            let pool = if failed.is_empty() {
+                endpoints
+            } else {
+                candidates = endpoints
+                    .iter()
+                    .filter(|e| !failed.contains(&e.addr))
+                    .cloned()
+                    .collect();
+                &candidates[..]
+            };
+            let Some(ep) = balance::p2c_peak_ewma(pool).cloned() else {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("no endpoints for {path}"),
+                );
+            };
+            let Some(this_req) = req.take().or_else(|| retry.as_ref().map(rebuild)) else {
+                return error(StatusCode::BAD_GATEWAY, "request cannot be retried");
+            };
+            let in_flight = ep.start();
+            let client = self.proxy.clients.get(ep.addr, self.version);
+            match forward::send(&client, ep.addr, &self.proxy.drain, this_req).await {
+                Ok(rsp) => {
+                    if rsp.status().is_server_error() {
+                        drop(in_flight);
+                    } else {
+                        in_flight.complete();
+                    }
+                    return rsp;
+                }
+                Err(Failed::Request(why)) => return error(StatusCode::BAD_REQUEST, why),
+                Err(Failed::Upstream(e)) => {
+                    drop(in_flight);
+                    let can_retry =
+                        e.is_connect() && retry.is_some() && failed.len() < CONNECT_RETRIES;
+                    if !can_retry {
+                        return upstream_error(ep.addr, &e);
+                    }
+                    tracing::debug!(endpoint = %ep.addr, %path, error = %e, "endpoint refused; trying another");
+                    failed.push(ep.addr);
+                }
+            }
+        }
+    }
+}
+
+/// A request that may be sent again after a refused connection: idempotent, without a body,
+/// and not an upgrade.
+fn retryable(req: &Request<Incoming>) -> bool {
+    let idempotent = matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    );
+    idempotent && req.body().is_end_stream() && !req.headers().contains_key(header::UPGRADE)
+}
+
+#[derive(Debug)]
+struct Head {
+    method: Method,
+    uri: http::Uri,
+    version: http::Version,
+    headers: http::HeaderMap,
+}
+
+fn copy_head<B>(req: &Request<B>) -> Head {
+    Head {
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        version: req.version(),
+        headers: req.headers().clone(),
+    }
+}
+
+fn rebuild(head: &Head) -> Request<ReqBody> {
+    let mut req = Request::new(Either::Right(Empty::<Bytes>::new()));
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = head.uri.clone();
+    *req.version_mut() = head.version;
+    *req.headers_mut() = head.headers.clone();
+    req
+}
+
+/// A response the route's filters asked for.
+fn respond(synthetic: Synthetic) -> Response<ProxyBody> {
+    match synthetic {
+        Synthetic::Redirect { status, location } => {
+            let mut rsp = Response::new(Either::Right(Full::new(Bytes::new())));
+            *rsp.status_mut() = status;
+            if let Ok(v) = HeaderValue::from_str(&location.to_string()) {
+                rsp.headers_mut().insert(header::LOCATION, v);
+            }
+            rsp
+        }
+        Synthetic::Failure { status, message } => error(status, &message),
+        Synthetic::GrpcFailure { code, message } => {
+            let mut rsp = Response::new(Either::Right(Full::new(Bytes::new())));
+            let h = rsp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/grpc"),
+            );
+            h.insert("grpc-status", HeaderValue::from(code));
+            if let Ok(v) = HeaderValue::from_str(&message) {
+                h.insert("grpc-message", v);
+            }
+            rsp
+        }
+    }
+}
