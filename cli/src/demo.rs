@@ -6,10 +6,10 @@
 pub mod app;
 
 use anyhow::{Context, bail};
-use std::time::Duration;
-use std::{net::IpAddr, path::Path, time::Instant};
+use std::{path::Path, time::Duration};
 use weft_cli_local::{
-    Controller, Network, Pod, Sidecar, bin_path, check_prerequisites, manifests, metric_sum,
+    Pod, bin_path, check_prerequisites, metric_sum,
+    shop::{NAMESPACE, PORT, Shop, WEB_HOST, WEB_IP},
     traffic,
 };
 
@@ -26,9 +26,6 @@ pub struct Args {
     #[arg(long, default_value_t = 2000)]
     pub requests_per_step: usize,
 }
-
-const NAMESPACE: &str = "shop";
-const APP_PORT: u16 = 8080;
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let (n, unit) = text.split_at(
@@ -49,99 +46,72 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// The canary steps: web-v1's and web-v2's weights in the TrafficSplit.
 const STEPS: [(u32, u32); 4] = [(100, 0), (90, 10), (50, 50), (0, 100)];
 
-/// The virtual ClusterIPs of the demo's services. Nothing routes them: the client's sidecar
-/// catches the connection and picks a pod, as it would in a cluster.
-const WEB_IP: [u8; 4] = [10, 43, 0, 10];
-
 /// Runs the demo and removes everything it made, also when it fails.
 pub fn run(args: Args) -> anyhow::Result<()> {
     check_prerequisites().context("the demo cannot run")?;
-    let weft = std::env::current_exe().context("cannot find the weft binary")?;
     let load = bin_path("weft-load")?;
-    // Interrupted, the network is still dropped: the signal only stops the load early.
-    let net = Network::new().context("cannot create the demo network")?;
+    // Interrupted, the shop is still dropped: the signal only stops the load early.
+    let shop =
+        Shop::start(STEPS[0], &[]).map_err(|e| anyhow::anyhow!("cannot set up the demo: {e}"))?;
     println!(
         "Weft local demo — pods are network namespaces ({}-*) on a private bridge (10.42.0.0/24)\n",
-        net.id()
+        shop.net.id()
     );
-
-    let manifests = net.log_dir().join("manifests");
-    std::fs::create_dir_all(&manifests)?;
-    let client = net.pod("client")?;
-    let v1 = net.pod("web-v1")?;
-    let v2 = net.pod("web-v2")?;
-    write_cluster(&manifests, &client, &v1, &v2)?;
-    set_split(&manifests, STEPS[0])?;
-    let controller = Controller::start(&net, &manifests).context("cannot start weft-controller")?;
     println!(
-        "  pod weft/weft-controller {:<10}  weft-controller --source files --dir {}",
-        controller.pod.ip,
-        manifests.display()
+        "  pod weft/weft-controller {:<10} weft-controller --source files --dir {}",
+        shop.controller.pod.ip,
+        shop.dir.display()
     );
-
-    let service = format!("web.{NAMESPACE}.svc.cluster.local");
-    net.set_hosts(&client, &[(IpAddr::from(WEB_IP), service.clone())])?;
-    let controller_addr = controller.addr().to_string();
-    let client_proxy = inject(&client, &controller_addr)?;
-    let v1_proxy = inject(&v1, &controller_addr)?;
-    let v2_proxy = inject(&v2, &controller_addr)?;
-    for (pod, name) in [(&v1, "web-v1"), (&v2, "web-v2")] {
-        let mut app = pod.command(&weft.to_string_lossy());
-        app.args(["demo-app", "--name", name, "--port", &APP_PORT.to_string()]);
-        pod.start("app", app)?;
-        pod.wait_listening(&[APP_PORT], Duration::from_secs(10))?;
+    for sidecar in [&shop.client, &shop.v1, &shop.v2] {
+        println!(
+            "  pod {NAMESPACE}/{:<18} {:<10} weft-init rules + weft-proxy (uid {}) ready, admin {}",
+            sidecar.pod.name,
+            sidecar.pod.ip,
+            weft_cli_local::PROXY_UID,
+            sidecar.admin_addr()
+        );
     }
     println!(
-        "  service {service}:{APP_PORT} (ClusterIP {}) -> web-v1 {} | web-v2 {}\n",
-        IpAddr::from(WEB_IP),
-        v1.ip,
-        v2.ip
+        "  service {WEB_HOST}:{PORT} (ClusterIP {WEB_IP}) -> web-v1 {} | web-v2 {}\n",
+        shop.v1.pod.ip, shop.v2.pod.ip
     );
 
-    let url = format!("http://{service}:{APP_PORT}/");
-    // In-process clients do not read /etc/netns hosts, so they dial the ClusterIP and name the
-    // service in Host, exactly what a resolved name gives.
-    let request = traffic::Request::get(
-        format!("http://{}:{APP_PORT}/", IpAddr::from(WEB_IP)),
-        app::SERVED_BY,
-    )
-    .header("host", &format!("{service}:{APP_PORT}"));
+    let request = Shop::web_request("/");
     // The first request makes the client's sidecar look the service up.
-    let first = traffic::tally(&client, &request, 1, 1);
+    let first = traffic::tally(&shop.client.pod, &request, 1, 1);
     if first.failures > 0 {
         bail!(
             "the first request failed: {:?}\n--- client sidecar log ---\n{}\n--- controller log ---\n{}",
             first.errors,
-            client_proxy.process.log(),
-            controller.log()
+            shop.client.process.log(),
+            shop.controller.log()
         );
     }
 
     println!(
-        "Canary: shifting {service} from web-v1 to web-v2 with a TrafficSplit in the files source"
+        "Canary: shifting {WEB_HOST} from web-v1 to web-v2 with a TrafficSplit in the files source"
     );
     println!(
         "  (the client's sidecar follows the controller; {} requests per step)",
         args.requests_per_step
     );
     for (w1, w2) in STEPS {
-        let before = updates(&client_proxy);
-        let started = Instant::now();
-        set_split(&manifests, (w1, w2))?;
-        let applied = wait_for_update(&client_proxy, before, Duration::from_secs(5));
-        let tally = traffic::tally(&client, &request, args.requests_per_step, 4);
+        let before = shop.policy_updates();
+        shop.set_split((w1, w2))?;
+        let applied = shop.wait_policy_update(before, Duration::from_secs(5));
+        let tally = traffic::tally(&shop.client.pod, &request, args.requests_per_step, 4);
         println!(
-            "  split {w1:>3}/{w2:<3} -> observed web-v1 {:>5.1}%  web-v2 {:>5.1}%  ({} ok, {} failed; applied by the sidecar {})",
+            "  split {w1:>3}/{w2:<3} -> observed web-v1 {:>5.1}%  web-v2 {:>5.1}%  ({} ok, {} failed; {})",
             tally.percent("web-v1"),
             tally.percent("web-v2"),
             tally.ok(),
             tally.failures,
             match applied {
-                Some(()) => format!(
-                    "{:.0} ms after the file changed",
-                    started.elapsed().as_secs_f64() * 1e3 - 0.0
+                Some(after) => format!(
+                    "the sidecar had it {} ms after the file changed",
+                    after.as_millis()
                 ),
-                None => "— no update seen, the split was unchanged".to_string(),
+                None => "unchanged".to_string(),
             },
         );
         if tally.failures > 0 {
@@ -160,15 +130,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     println!();
-    measure(&client, &load, &url, &args)?;
+    let url = format!("http://{WEB_HOST}:{PORT}/");
+    measure(&shop.client.pod, &load, &url, &args)?;
 
-    let client_metrics = client_proxy.metrics();
+    let client_metrics = shop.client.metrics();
     let outbound = metric_sum(
         &client_metrics,
         "request_total",
         &["direction=\"outbound\""],
     );
-    let web_metrics = [v1_proxy.metrics(), v2_proxy.metrics()];
+    let web_metrics = [shop.v1.metrics(), shop.v2.metrics()];
     let inbound: f64 = web_metrics
         .iter()
         .map(|m| metric_sum(m, "request_total", &["direction=\"inbound\""]))
@@ -177,14 +148,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     show("client", "outbound", &client_metrics);
     show("web-v1", "inbound", &web_metrics[0]);
     show("web-v2", "inbound", &web_metrics[1]);
-    if outbound > inbound + 0.5 || inbound > outbound + 0.5 {
+    if (outbound - inbound).abs() > 0.5 {
         bail!(
             "the client's sidecar routed {outbound} requests but the web sidecars received {inbound}: traffic bypassed the mesh"
         );
     }
     println!("\nEvery request crossed both sidecars. Cleaning up the pods, rules and processes.");
-    drop(controller);
-    drop(net);
+    drop(shop);
     Ok(())
 }
 
@@ -231,101 +201,6 @@ fn measure(client: &Pod, load: &Path, url: &str, args: &Args) -> anyhow::Result<
         bail!("{} of {sent} requests failed", sent - ok);
     }
     Ok(())
-}
-
-/// The cluster the demo pretends to have: namespace `shop`, meshed pods, the `web` service over
-/// both versions and one service per version, as a canary setup has.
-fn write_cluster(dir: &Path, client: &Pod, v1: &Pod, v2: &Pod) -> anyhow::Result<()> {
-    fn pod<'a>(p: &'a Pod, app: &'a str, version: &'a str) -> manifests::PodSpec<'a> {
-        manifests::PodSpec {
-            namespace: NAMESPACE,
-            name: &p.name,
-            ip: p.ip.into(),
-            service_account: app,
-            app,
-            version,
-        }
-    }
-    let text = [
-        manifests::namespace(NAMESPACE),
-        manifests::pod(&pod(client, "client", "v1")),
-        manifests::pod(&pod(v1, "web", "v1")),
-        manifests::pod(&pod(v2, "web", "v2")),
-        manifests::service(
-            NAMESPACE,
-            "web",
-            WEB_IP.into(),
-            APP_PORT,
-            &[(&v1.name, v1.ip.into()), (&v2.name, v2.ip.into())],
-        ),
-        manifests::service(
-            NAMESPACE,
-            "web-v1",
-            [10, 43, 0, 11].into(),
-            APP_PORT,
-            &[(&v1.name, v1.ip.into())],
-        ),
-        manifests::service(
-            NAMESPACE,
-            "web-v2",
-            [10, 43, 0, 12].into(),
-            APP_PORT,
-            &[(&v2.name, v2.ip.into())],
-        ),
-    ]
-    .join("---\n");
-    manifests::write(dir, "cluster.yaml", &text)?;
-    Ok(())
-}
-
-fn set_split(dir: &Path, (v1, v2): (u32, u32)) -> anyhow::Result<()> {
-    let split = manifests::traffic_split(
-        NAMESPACE,
-        "web-canary",
-        "web",
-        &[("web-v1", v1), ("web-v2", v2)],
-    );
-    manifests::write(dir, "canary.yaml", &split)?;
-    Ok(())
-}
-
-fn updates(sidecar: &Sidecar) -> f64 {
-    metric_sum(
-        &sidecar.metrics(),
-        "control_plane_updates_total",
-        &["kind=\"outbound_policy\""],
-    )
-}
-
-fn wait_for_update(sidecar: &Sidecar, before: f64, timeout: Duration) -> Option<()> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if updates(sidecar) > before {
-            return Some(());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    None
-}
-
-fn inject(pod: &Pod, controller: &str) -> anyhow::Result<Sidecar> {
-    let workload = format!("{NAMESPACE}/{}", pod.name);
-    let sidecar = Sidecar::inject(
-        pod,
-        &[],
-        &[
-            ("WEFT_PROXY_CONTROLLER_ADDR", controller),
-            ("WEFT_PROXY_WORKLOAD", &workload),
-        ],
-    )?;
-    println!(
-        "  pod {NAMESPACE}/{:<7} {:<10}  weft-init rules + weft-proxy (uid {}) ready, admin {}",
-        pod.name,
-        pod.ip,
-        weft_cli_local::PROXY_UID,
-        sidecar.admin_addr()
-    );
-    Ok(sidecar)
 }
 
 fn show(pod: &str, direction: &str, metrics: &str) {

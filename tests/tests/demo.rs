@@ -10,7 +10,15 @@ fn the_demo_runs_and_shows_traffic_through_the_sidecars() {
     }
     let weft = weft_cli_local::bin_path("weft").unwrap_or_else(|e| panic!("{e}"));
     let out = std::process::Command::new(weft)
-        .args(["demo", "--rate", "100", "--duration", "2s"])
+        .args([
+            "demo",
+            "--rate",
+            "100",
+            "--duration",
+            "2s",
+            "--requests-per-step",
+            "500",
+        ])
         .output()
         .expect("run weft demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -23,7 +31,20 @@ fn the_demo_runs_and_shows_traffic_through_the_sidecars() {
         stdout.contains("sent 200, ok 200 (100.00% success)"),
         "{stdout}"
     );
-    assert!(stdout.contains("client outbound: 2"), "{stdout}");
+    for step in [
+        "split 100/0   -> observed web-v1 100.0%  web-v2   0.0%  (500 ok, 0 failed",
+        "split   0/100 -> observed web-v1   0.0%  web-v2 100.0%  (500 ok, 0 failed",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+    for step in ["split  90/10  -> observed", "split  50/50  -> observed"] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+    // 1 first request + 4 steps × 500 + the load phase's 200.
+    assert!(
+        stdout.contains("client outbound: 2201 requests, 2201 ok, 0 failed"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("Every request crossed both sidecars"),
         "{stdout}"

@@ -18,6 +18,7 @@ pub mod manifests;
 mod network;
 mod pod;
 mod process;
+pub mod shop;
 mod sidecar;
 pub mod traffic;
 

@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 /// The header that names the pod that answered.
-pub const SERVED_BY: &str = "x-weft-demo-served-by";
+pub use weft_cli_local::shop::SERVED_BY;
 
 /// Serves until killed.
 pub fn run(args: Args) -> anyhow::Result<()> {

@@ -384,14 +384,18 @@ fn http_match(m: &http::HttpRouteRulesMatches) -> HttpMatch {
         HttpRouteRulesMatchesQueryParamsType as Q,
     };
     HttpMatch {
-        path: m.path.as_ref().map(|p| {
-            let value = p.value.clone().unwrap_or_else(|| "/".to_string());
-            match p.r#type {
-                Some(P::Exact) => PathMatch::Exact(value),
-                Some(P::RegularExpression) => PathMatch::Regex(value),
-                Some(P::PathPrefix) | None => PathMatch::Prefix(value),
-            }
-        }),
+        // Gateway API: a match without a path matches the prefix `/`, and ranks as one.
+        path: Some(m.path.as_ref().map_or_else(
+            || PathMatch::Prefix("/".to_string()),
+            |p| {
+                let value = p.value.clone().unwrap_or_else(|| "/".to_string());
+                match p.r#type {
+                    Some(P::Exact) => PathMatch::Exact(value),
+                    Some(P::RegularExpression) => PathMatch::Regex(value),
+                    Some(P::PathPrefix) | None => PathMatch::Prefix(value),
+                }
+            },
+        )),
         headers: m
             .headers
             .iter()

@@ -97,6 +97,8 @@ fn an_http_route_on_the_service_gives_its_matches_filters_and_backends() {
 
     let canary_rule = out::HttpRule {
         matches: vec![HttpMatch {
+            // Gateway API: no path means the prefix `/`.
+            path: Some(PathMatch::Prefix("/".to_string())),
             headers: vec![exact("x-canary", "true")],
             ..HttpMatch::default()
         }],

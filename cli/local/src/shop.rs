@@ -1,0 +1,221 @@
+//! The canary setup the demo, the end-to-end tests and the benchmarks share: namespace `shop`
+//! with a `client` pod and a `web` service over `web-v1` and `web-v2` pods, all meshed, a
+//! controller reading the manifests from a directory, and a TrafficSplit to move.
+
+use crate::{
+    Controller, Network, Pod, Process, Sidecar, bin_path, manifests, metric_sum, traffic::Request,
+};
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+/// The namespace.
+pub const NAMESPACE: &str = "shop";
+/// The app port of every web pod and service.
+pub const PORT: u16 = 8080;
+/// The `web` service's ClusterIP. Nothing routes it: the client's sidecar catches the
+/// connection and picks a pod, as in a cluster.
+pub const WEB_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 10);
+/// `web-v1`'s ClusterIP.
+pub const WEB_V1_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 11);
+/// `web-v2`'s ClusterIP.
+pub const WEB_V2_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 12);
+/// The header the demo app names itself in.
+pub const SERVED_BY: &str = "x-weft-demo-served-by";
+/// The service's DNS name.
+pub const WEB_HOST: &str = "web.shop.svc.cluster.local";
+
+/// A running shop. Dropping it removes everything (the network's drop does).
+#[derive(Debug)]
+pub struct Shop {
+    /// Pods, processes and rules.
+    pub net: Network,
+    /// The manifests directory the controller reads.
+    pub dir: PathBuf,
+    /// The controller.
+    pub controller: Controller,
+    /// The client pod and its sidecar.
+    pub client: Sidecar,
+    /// `web-v1` and its sidecar.
+    pub v1: Sidecar,
+    /// `web-v2` and its sidecar.
+    pub v2: Sidecar,
+    /// The `web-v1` and `web-v2` app processes.
+    pub apps: [Process; 2],
+}
+
+/// Why the shop could not be set up.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+impl Shop {
+    /// Sets everything up with the split at `weights` (web-v1, web-v2) and the apps running.
+    /// `proxy_env` is added to every sidecar's environment.
+    pub fn start(weights: (u32, u32), proxy_env: &[(&str, &str)]) -> Result<Self, Error> {
+        let net = Network::new()?;
+        let dir = net.log_dir().join("manifests");
+        std::fs::create_dir_all(&dir)?;
+        let client = net.pod("client")?;
+        let v1 = net.pod("web-v1")?;
+        let v2 = net.pod("web-v2")?;
+        write_cluster(&dir, &client, &v1, &v2, true)?;
+        write_split(&dir, weights)?;
+        let controller = Controller::start(&net, &dir)?;
+        net.set_hosts(&client, &[(IpAddr::V4(WEB_IP), WEB_HOST.to_string())])?;
+        let addr = controller.addr().to_string();
+        let inject = |pod: &Pod| {
+            let workload = format!("{NAMESPACE}/{}", pod.name);
+            let mut env = vec![
+                ("WEFT_PROXY_CONTROLLER_ADDR", addr.as_str()),
+                ("WEFT_PROXY_WORKLOAD", workload.as_str()),
+            ];
+            env.extend_from_slice(proxy_env);
+            Sidecar::inject(pod, &[], &env)
+        };
+        let (client, v1, v2) = (inject(&client)?, inject(&v1)?, inject(&v2)?);
+        let weft = bin_path("weft")?;
+        let app = |pod: &Pod, name: &str| -> Result<Process, Error> {
+            let mut app = pod.command(&weft.to_string_lossy());
+            app.args(["demo-app", "--name", name, "--port", &PORT.to_string()]);
+            let process = pod.start("app", app)?;
+            pod.wait_listening(&[PORT], Duration::from_secs(10))?;
+            Ok(process)
+        };
+        let apps = [app(&v1.pod, "web-v1")?, app(&v2.pod, "web-v2")?];
+        Ok(Self {
+            net,
+            dir,
+            controller,
+            client,
+            v1,
+            v2,
+            apps,
+        })
+    }
+
+    /// A GET of the web service from the client, tallied by which pod served it. In-process
+    /// clients do not read `/etc/netns` hosts, so it dials the ClusterIP and names the service
+    /// in `Host`, as a resolved name would.
+    pub fn web_request(path: &str) -> Request {
+        Request::get(format!("http://{WEB_IP}:{PORT}{path}"), SERVED_BY)
+            .header("host", &format!("{WEB_HOST}:{PORT}"))
+    }
+
+    /// Rewrites the split.
+    pub fn set_split(&self, weights: (u32, u32)) -> std::io::Result<()> {
+        write_split(&self.dir, weights)
+    }
+
+    /// Removes the TrafficSplit: `web` balances over its own endpoints again.
+    pub fn remove_split(&self) -> std::io::Result<()> {
+        std::fs::remove_file(self.dir.join("canary.yaml"))
+    }
+
+    /// Writes another manifest file into the controller's directory.
+    pub fn write_manifest(&self, name: &str, text: &str) -> std::io::Result<()> {
+        manifests::write(&self.dir, name, text)
+    }
+
+    /// Rewrites the cluster manifests; `with_v2: false` removes web-v2 from the `web` service's
+    /// endpoints (as when its pod goes away).
+    pub fn set_v2_endpoint(&self, with_v2: bool) -> std::io::Result<()> {
+        write_cluster(
+            &self.dir,
+            &self.client.pod,
+            &self.v1.pod,
+            &self.v2.pod,
+            with_v2,
+        )
+    }
+
+    /// The client sidecar's count of outbound policy updates received.
+    pub fn policy_updates(&self) -> f64 {
+        self.updates("outbound_policy")
+    }
+
+    /// The client sidecar's count of updates on `kind` streams (`outbound_policy`,
+    /// `destination`).
+    pub fn updates(&self, kind: &str) -> f64 {
+        metric_sum(
+            &self.client.metrics(),
+            "control_plane_updates_total",
+            &[&format!("kind=\"{kind}\"")],
+        )
+    }
+
+    /// Waits until the client sidecar has received more than `before` policy updates.
+    pub fn wait_policy_update(&self, before: f64, timeout: Duration) -> Option<Duration> {
+        self.wait_update("outbound_policy", before, timeout)
+    }
+
+    /// Waits until the client sidecar has received more than `before` updates on `kind`
+    /// streams; how long that took.
+    pub fn wait_update(&self, kind: &str, before: f64, timeout: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.updates(kind) > before {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
+    /// The controller's gRPC address.
+    pub fn controller_addr(&self) -> SocketAddr {
+        self.controller.addr()
+    }
+}
+
+/// `web-v1` and `web-v2` weights as a TrafficSplit of `web`.
+pub fn write_split(dir: &std::path::Path, (v1, v2): (u32, u32)) -> std::io::Result<()> {
+    let split = manifests::traffic_split(
+        NAMESPACE,
+        "web-canary",
+        "web",
+        &[("web-v1", v1), ("web-v2", v2)],
+    );
+    manifests::write(dir, "canary.yaml", &split)
+}
+
+fn write_cluster(
+    dir: &std::path::Path,
+    client: &Pod,
+    v1: &Pod,
+    v2: &Pod,
+    with_v2: bool,
+) -> std::io::Result<()> {
+    fn pod<'a>(p: &'a Pod, app: &'a str, version: &'a str) -> manifests::PodSpec<'a> {
+        manifests::PodSpec {
+            namespace: NAMESPACE,
+            name: &p.name,
+            ip: p.ip.into(),
+            service_account: app,
+            app,
+            version,
+        }
+    }
+    let v1_ep = (v1.name.as_str(), IpAddr::V4(v1.ip));
+    let v2_ep = (v2.name.as_str(), IpAddr::V4(v2.ip));
+    let web: Vec<(&str, IpAddr)> = if with_v2 {
+        vec![v1_ep, v2_ep]
+    } else {
+        vec![v1_ep]
+    };
+    let v2_eps: Vec<(&str, IpAddr)> = if with_v2 { vec![v2_ep] } else { vec![] };
+    let mut docs = vec![
+        manifests::namespace(NAMESPACE),
+        manifests::pod(&pod(client, "client", "v1")),
+        manifests::pod(&pod(v1, "web", "v1")),
+    ];
+    if with_v2 {
+        docs.push(manifests::pod(&pod(v2, "web", "v2")));
+    }
+    docs.extend([
+        manifests::service(NAMESPACE, "web", IpAddr::V4(WEB_IP), PORT, &web),
+        manifests::service(NAMESPACE, "web-v1", IpAddr::V4(WEB_V1_IP), PORT, &[v1_ep]),
+        manifests::service(NAMESPACE, "web-v2", IpAddr::V4(WEB_V2_IP), PORT, &v2_eps),
+    ]);
+    manifests::write(dir, "cluster.yaml", &docs.join("---\n"))
+}
