@@ -97,6 +97,7 @@ pub async fn opaque_target(
         .ok_or_else(|| format!("route {} has no backends", routes.name))?;
     match &backend.backend.kind {
         BackendKind::Forward { addr, .. } => Ok((*addr, None)),
+        BackendKind::Unavailable => Err(format!("backend {} is unavailable", backend.backend.name)),
         BackendKind::Balancer {
             path,
             default_rtt,
@@ -194,6 +195,10 @@ impl RouteHttp {
         let req = Request::from_parts(parts, body);
         let mut rsp = match &backend.backend.kind {
             BackendKind::Forward { addr, .. } => self.send(*addr, req.map(Either::Left)).await,
+            BackendKind::Unavailable => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("backend {} is unavailable", backend.backend.name),
+            ),
             BackendKind::Balancer {
                 path,
                 default_rtt,

@@ -102,6 +102,36 @@ fn port_sets() {
 
 #[test]
 fn reserved_settings_are_accepted_and_listed() {
-    let c = Config::from_strings(&env(&[("CONTROLLER_ADDR", "weft-dst:8086")])).expect("valid");
-    assert_eq!(c.unused, vec!["WEFT_PROXY_CONTROLLER_ADDR".to_string()]);
+    let c = Config::from_strings(&env(&[("OTLP_ADDR", "jaeger:4317")])).expect("valid");
+    assert_eq!(c.unused, vec!["WEFT_PROXY_OTLP_ADDR".to_string()]);
+}
+
+#[test]
+fn the_controller_address_is_checked() {
+    let c = Config::from_strings(&env(&[
+        (
+            "CONTROLLER_ADDR",
+            "weft-controller.weft.svc.cluster.local:8086",
+        ),
+        ("DISCOVERY_TIMEOUT", "250ms"),
+    ]))
+    .expect("valid");
+    assert_eq!(
+        c.controller.as_deref(),
+        Some("weft-controller.weft.svc.cluster.local:8086")
+    );
+    assert_eq!(c.discovery_timeout, std::time::Duration::from_millis(250));
+    assert!(c.unused.is_empty());
+    assert_eq!(
+        Config::from_strings(&env(&[])).expect("valid").controller,
+        None
+    );
+    for bad in ["weft-controller", ":8086", "host:0", "host:http"] {
+        let err = Config::from_strings(&env(&[("CONTROLLER_ADDR", bad)])).expect_err(bad);
+        assert!(
+            err.0[0].contains("WEFT_PROXY_CONTROLLER_ADDR"),
+            "{bad}: {err:?}"
+        );
+        assert!(err.0[0].contains("expected HOST:PORT"), "{bad}: {err:?}");
+    }
 }

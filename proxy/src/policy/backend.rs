@@ -66,6 +66,9 @@ pub enum BackendKind {
         /// Peak-EWMA's decay window.
         decay: Duration,
     },
+    /// The controller sent no way to reach it (an invalid backend reference); requests fail
+    /// with 500 and connections are closed.
+    Unavailable,
 }
 
 /// What to do with connections that are not HTTP.
@@ -143,9 +146,12 @@ impl TryFrom<outbound::Backend> for Backend {
     fn try_from(proto: outbound::Backend) -> Result<Self, Self::Error> {
         use outbound::backend::{Kind, balance_p2c::Load, endpoint_discovery};
         let meta = meta_name(proto.metadata.as_ref());
-        let kind = match required(proto.kind, "kind")? {
-            Kind::Forward(addr) => forward(addr).at("forward")?,
-            Kind::Balancer(p2c) => {
+        let kind = match proto.kind {
+            // The controller's way to mark a backend it cannot resolve (a missing Service, an
+            // unsupported backendRef): its filters answer the request with the reason.
+            None => BackendKind::Unavailable,
+            Some(Kind::Forward(addr)) => forward(addr).at("forward")?,
+            Some(Kind::Balancer(p2c)) => {
                 let discovery = required(p2c.discovery, "discovery").at("balancer")?;
                 let endpoint_discovery::Kind::Dst(dst) =
                     required(discovery.kind, "kind").at("balancer.discovery")?;
@@ -174,6 +180,7 @@ impl TryFrom<outbound::Backend> for Backend {
         let name = meta.unwrap_or_else(|| match &kind {
             BackendKind::Forward { addr, .. } => addr.to_string(),
             BackendKind::Balancer { path, .. } => path.clone(),
+            BackendKind::Unavailable => "unavailable".to_string(),
         });
         Ok(Self { name, kind })
     }

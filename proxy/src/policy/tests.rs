@@ -252,10 +252,20 @@ fn missing_fields_are_named() {
         http_rule(Vec::new(), forward(addr(1))),
         http_rule(Vec::new(), kindless),
     ]);
-    assert_eq!(
-        error(detect(vec![route], Vec::new(), Vec::new())),
-        "protocol.detect.http1.routes[0].rules[1].backends.first_available.backends[0].backend.kind: missing",
-    );
+    // A backend without a kind is how the controller marks an invalid backendRef: the policy
+    // is still usable, and that backend fails its requests.
+    let policy = OutboundPolicy::try_from(detect(vec![route], Vec::new(), Vec::new()))
+        .expect("a kindless backend is unavailable, not an invalid policy");
+    let Protocol::Detect { http1, .. } = &policy.protocol else {
+        panic!("detect expected: {policy:?}")
+    };
+    let kinds: Vec<&BackendKind> = http1.routes[0]
+        .rules
+        .iter()
+        .map(|r| &r.backends.backends()[0].backend.kind)
+        .collect();
+    assert!(matches!(kinds[0], BackendKind::Forward { .. }), "{kinds:?}");
+    assert_eq!(kinds[1], &BackendKind::Unavailable);
 
     let mut no_discovery = balancer("a:1", None);
     if let Some(outbound::backend::Kind::Balancer(b)) = &mut no_discovery.kind {

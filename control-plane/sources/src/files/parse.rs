@@ -156,11 +156,11 @@ fn add(value: serde_yaml_ng::Value, o: &mut Objects) -> Result<(String, String, 
         ("discovery.k8s.io/v1", "EndpointSlice") => push(json, &mut o.endpoint_slices, true),
         ("split.smi-spec.io/v1alpha2", "TrafficSplit") => {
             let key = push(json, &mut o.traffic_splits, true)?;
-            if let Some(split) = o.traffic_splits.last() {
-                if let Err(e) = check_split(split) {
-                    o.traffic_splits.pop();
-                    return Err(e);
-                }
+            if let Some(split) = o.traffic_splits.last()
+                && let Err(e) = check_split(split)
+            {
+                o.traffic_splits.pop();
+                return Err(e);
             }
             Ok(key)
         }

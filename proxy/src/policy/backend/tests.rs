@@ -7,7 +7,7 @@ fn backend(port: u16) -> RouteBackend {
 fn port(b: Option<&RouteBackend>) -> Option<u16> {
     match b?.backend.kind {
         BackendKind::Forward { addr, .. } => Some(addr.port()),
-        BackendKind::Balancer { .. } => None,
+        BackendKind::Balancer { .. } | BackendKind::Unavailable => None,
     }
 }
 

@@ -84,7 +84,7 @@ fn pick(
     let found = routes.select(&method, &uri, &map)?;
     match &found.rule.backends.backends().first()?.backend.kind {
         BackendKind::Forward { addr, .. } => Some(addr.port()),
-        BackendKind::Balancer { .. } => None,
+        BackendKind::Balancer { .. } | BackendKind::Unavailable => None,
     }
 }
 

@@ -57,7 +57,7 @@ fn grpc_routes_become_http_routes() {
         let found = select(routes, Method::POST, path)?;
         match backend_of(&found).kind {
             BackendKind::Forward { addr, .. } => Some(addr.port()),
-            BackendKind::Balancer { .. } => None,
+            BackendKind::Balancer { .. } | BackendKind::Unavailable => None,
         }
     };
     assert_eq!(port("/shop.Cart/Add"), Some(1), "service and method: exact");
