@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the host tools Weft's local mode and tests use, where they are missing:
 # iproute2 (ip netns, veth, bridge), iptables (nft and legacy), util-linux (setpriv),
-# curl and procps for poking at pods by hand. Debian/Ubuntu (apt-get) only; elsewhere it
+# curl and procps for poking at pods by hand, kubectl (kubernetes-client) for manifest checks. Debian/Ubuntu (apt-get) only; elsewhere it
 # says what is missing.
 set -euo pipefail
 
@@ -13,6 +13,8 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v ps >/dev/null 2>&1 || need+=(procps)
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+# kubectl reads deploy/ in the manifest tests.
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
