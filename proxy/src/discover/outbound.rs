@@ -52,6 +52,14 @@ pub async fn watch(
                             }
                         }
                         Ok(None) => break,
+                        // The controller stopped knowing the target mid-stream: as at the start.
+                        Err(status)
+                            if matches!(status.code(), Code::NotFound | Code::InvalidArgument) =>
+                        {
+                            tracing::debug!(%target, message = status.message(), "target no longer known to the controller; forwarding to the original destination");
+                            tx.send_replace(forward());
+                            break;
+                        }
                         Err(status) => {
                             tracing::info!(%target, code = ?status.code(), message = status.message(), "policy stream failed; keeping the last policy");
                             break;
