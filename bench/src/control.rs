@@ -60,10 +60,13 @@ fn details(log: &str) -> String {
 }
 
 impl Error {
-    /// A [`Error::Setup`] of `what`.
-    pub fn setup(what: impl Into<String>) -> impl FnOnce(BoxError) -> Self {
+    /// Makes errors into [`Error::Setup`]s of `what`, for `map_err`.
+    pub fn setup<E: Into<BoxError>>(what: impl Into<String>) -> impl FnOnce(E) -> Self {
         let what = what.into();
-        move |source| Self::Setup { what, source }
+        move |source| Self::Setup {
+            what,
+            source: source.into(),
+        }
     }
 }
 
@@ -88,10 +91,7 @@ pub struct Summary {
 impl Summary {
     /// Summarizes `samples`; all zero when there are none.
     pub fn of(samples: &[Duration]) -> Self {
-        let mut micros: Vec<u64> = samples
-            .iter()
-            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-            .collect();
+        let mut micros: Vec<u64> = samples.iter().map(|d| millis(*d).micros).collect();
         micros.sort_unstable();
         let rank = |q: f64| {
             let n = micros.len();
@@ -124,6 +124,18 @@ impl fmt::Display for Summary {
             self.count
         )
     }
+}
+
+/// `d` to the microsecond, as reports show it.
+pub(crate) fn millis(d: Duration) -> Millis {
+    Millis {
+        micros: u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+    }
+}
+
+/// `x` to three decimals: more digits than a measurement here has.
+pub(crate) fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
 }
 
 /// `bytes` in MiB, for reports.

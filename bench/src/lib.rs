@@ -6,6 +6,7 @@
 
 pub mod cli;
 mod conn;
+pub mod control;
 mod load;
 mod parse;
 mod report;

@@ -128,7 +128,10 @@ mod tests {
             .expect("a loopback port");
         let addr = listener.local_addr().expect("bound");
         tokio::spawn(async move {
-            for answer in ["HTTP/1.0 200 OK\r\n\r\nhello", "HTTP/1.0 404 Not Found\r\n\r\nno"] {
+            for answer in [
+                "HTTP/1.0 200 OK\r\n\r\nhello",
+                "HTTP/1.0 404 Not Found\r\n\r\nno",
+            ] {
                 let (mut tcp, _) = listener.accept().await.expect("a connection");
                 let mut buf = [0u8; 1024];
                 let _ = tcp.read(&mut buf).await;

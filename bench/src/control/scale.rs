@@ -150,7 +150,9 @@ impl Scale {
             let endpoints: Vec<(&str, IpAddr)> =
                 pods.iter().map(|(p, ip)| (p.as_str(), *ip)).collect();
             let ip = IpAddr::V4(cluster_ip(i));
-            docs.push(manifests::service(&namespace, &service, ip, PORT, &endpoints));
+            docs.push(manifests::service(
+                &namespace, &service, ip, PORT, &endpoints,
+            ));
             if let Some(neighbour) = self.split_neighbour(i) {
                 let (root, other) = weights(i);
                 let mut backends = vec![(service.as_str(), root)];

@@ -61,7 +61,10 @@ fn makes_the_counts_it_promises_and_every_document_is_a_known_kind() {
     );
     let files = scale.files().expect("a valid scale");
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["bench-0000.yaml", "bench-0001.yaml", "bench-0002.yaml"]);
+    assert_eq!(
+        names,
+        ["bench-0000.yaml", "bench-0001.yaml", "bench-0002.yaml"]
+    );
 
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     let docs = documents(&files);
@@ -111,7 +114,10 @@ fn addresses_are_unique_and_in_their_ranges() {
             "Service" => {
                 let ip = str_at(doc, &["spec", "clusterIP"]);
                 assert!(in_range(ip, SERVICE_CIDR), "{ip}");
-                assert!(cluster_ips.insert(ip.to_string()), "duplicate ClusterIP {ip}");
+                assert!(
+                    cluster_ips.insert(ip.to_string()),
+                    "duplicate ClusterIP {ip}"
+                );
             }
             "Pod" => {
                 let ip = str_at(doc, &["status", "podIP"]);
@@ -186,7 +192,11 @@ fn slices_list_their_meshed_pods_and_splits_name_existing_services() {
                 assert_eq!(backends.len(), 2);
                 for b in backends {
                     let name = str_at(b, &["service"]).to_string();
-                    assert!(services.contains(&(ns(), name)), "backend {b:?} in {}", ns());
+                    assert!(
+                        services.contains(&(ns(), name)),
+                        "backend {b:?} in {}",
+                        ns()
+                    );
                 }
             }
             _ => {}
@@ -205,7 +215,13 @@ fn a_split_root_first_in_its_namespace_pairs_with_the_last_one() {
         services_per_namespace: 3,
     };
     let file = scale.file(3, |_| SPLIT_WEIGHTS);
-    assert!(file.text.contains("- service: svc-00009\n    weight: 90\n  - service: svc-00011\n    weight: 10\n"), "{}", file.text);
+    assert!(
+        file.text.contains(
+            "- service: svc-00009\n    weight: 90\n  - service: svc-00011\n    weight: 10\n"
+        ),
+        "{}",
+        file.text
+    );
     // A namespace of one service splits over that service alone.
     let alone = Scale {
         services: 10,
@@ -213,7 +229,12 @@ fn a_split_root_first_in_its_namespace_pairs_with_the_last_one() {
         services_per_namespace: 1,
     };
     let file = alone.file(9, |_| SPLIT_WEIGHTS);
-    assert!(file.text.ends_with("  backends:\n  - service: svc-00009\n    weight: 90\n"), "{}", file.text);
+    assert!(
+        file.text
+            .ends_with("  backends:\n  - service: svc-00009\n    weight: 90\n"),
+        "{}",
+        file.text
+    );
 }
 
 #[test]
@@ -226,8 +247,16 @@ fn a_split_can_be_rewritten_alone() {
     let changed = scale.file(0, |i| if i == 9 { (10, 90) } else { SPLIT_WEIGHTS });
     let original = scale.file(0, |_| SPLIT_WEIGHTS);
     assert_eq!(changed.name, original.name);
-    assert!(changed.text.contains("- service: svc-00009\n    weight: 10\n"));
-    assert!(changed.text.contains("- service: svc-00019\n    weight: 90\n"));
+    assert!(
+        changed
+            .text
+            .contains("- service: svc-00009\n    weight: 10\n")
+    );
+    assert!(
+        changed
+            .text
+            .contains("- service: svc-00019\n    weight: 90\n")
+    );
     let diff = changed
         .text
         .lines()
