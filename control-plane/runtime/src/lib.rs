@@ -125,8 +125,9 @@ async fn spawn_source(
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
     match source {
         Source::Files(dir) => {
-            // Load once before serving, so a bad directory fails start-up with its error.
-            files::load(&dir, &index)?;
+            // Fail start-up at once on a directory that cannot be read; `run` loads it.
+            std::fs::read_dir(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?;
             let (reports_tx, mut reports_rx) = watch::channel(Arc::new(files::Report::default()));
             tokio::spawn(async move {
                 while reports_rx.changed().await.is_ok() {

@@ -9,7 +9,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use parse::{DocumentError, Objects, SUPPORTED, is_manifest, read_dir};
+pub use parse::{Cache, DocumentError, Objects, SUPPORTED, is_manifest, read_dir};
 
 use notify::Watcher;
 use std::{
@@ -58,7 +58,12 @@ const SETTLE: Duration = Duration::from_millis(20);
 
 /// Reads `dir` and makes the index hold exactly what it contains.
 pub fn load(dir: &Path, index: &SharedIndex) -> Result<Report, Error> {
-    let objects = read_dir(dir).map_err(|source| Error::Read {
+    load_with(&mut Cache::default(), dir, index)
+}
+
+/// [`load`], reparsing only files that changed since `cache` last read them.
+pub fn load_with(cache: &mut Cache, dir: &Path, index: &SharedIndex) -> Result<Report, Error> {
+    let objects = cache.read_dir(dir).map_err(|source| Error::Read {
         dir: dir.to_path_buf(),
         source,
     })?;
@@ -110,9 +115,10 @@ pub async fn run(
         })?;
 
     let mut generation = 0;
+    let mut cache = Cache::default();
     loop {
         generation += 1;
-        let mut report = load(&dir, &index)?;
+        let mut report = load_with(&mut cache, &dir, &index)?;
         report.generation = generation;
         tracing::info!(dir = %dir.display(), generation, documents = report.documents, invalid = report.errors.len(), "loaded");
         reports.send_replace(Arc::new(report));

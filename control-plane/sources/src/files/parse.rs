@@ -13,7 +13,7 @@ use std::{
 use weft_controller_index::crds::TrafficSplit;
 
 /// Everything read from a directory.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Objects {
     /// Namespaces.
     pub namespaces: Vec<core::Namespace>,
@@ -33,6 +33,106 @@ pub struct Objects {
     pub errors: Vec<DocumentError>,
     /// Documents read, valid or not.
     pub documents: usize,
+    /// Each valid object's (kind, namespace, name) and document index, in file order.
+    pub keys: Vec<(ObjectId, usize)>,
+}
+
+/// An object's kind, namespace and name.
+pub type ObjectId = (String, String, String);
+
+/// Parsed files by path, reused while a file's content is unchanged: a change to one file of a
+/// large directory reparses only that file.
+#[derive(Debug, Default)]
+pub struct Cache {
+    files: HashMap<PathBuf, (u64, Objects)>,
+}
+
+impl Cache {
+    /// Reads every manifest directly in `dir`, in name order, parsing only files whose content
+    /// changed since the last read.
+    pub fn read_dir(&mut self, dir: &Path) -> std::io::Result<Objects> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && is_manifest(p))
+            .collect();
+        files.sort();
+        self.files.retain(|path, _| files.contains(path));
+        let mut objects = Objects::default();
+        let mut seen: HashMap<ObjectId, (PathBuf, usize)> = HashMap::new();
+        for file in files {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(text) => text,
+                Err(e) => {
+                    objects.errors.push(DocumentError {
+                        file,
+                        document: None,
+                        reason: format!("cannot read: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let hash = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                text.hash(&mut h);
+                h.finish()
+            };
+            let parsed = match self.files.get(&file) {
+                Some((h, parsed)) if *h == hash => parsed,
+                _ => {
+                    let mut parsed = Objects::default();
+                    parse_file(&file, &text, &mut parsed, &mut HashMap::new());
+                    &self
+                        .files
+                        .entry(file.clone())
+                        .insert_entry((hash, parsed))
+                        .into_mut()
+                        .1
+                }
+            };
+            merge(&file, parsed, &mut objects, &mut seen);
+        }
+        Ok(objects)
+    }
+}
+
+/// Adds one file's objects, reporting objects another file already defined.
+fn merge(
+    file: &Path,
+    parsed: &Objects,
+    into: &mut Objects,
+    seen: &mut HashMap<ObjectId, (PathBuf, usize)>,
+) {
+    for (key, doc) in &parsed.keys {
+        if let Some((first, j)) = seen.get(key)
+            && first != file
+        {
+            into.errors.push(DocumentError {
+                file: file.to_path_buf(),
+                document: Some(*doc),
+                reason: format!(
+                    "{} {}/{} is already defined in {} document {j}; this copy is used",
+                    key.0,
+                    key.1,
+                    key.2,
+                    first.display()
+                ),
+            });
+        }
+        seen.insert(key.clone(), (file.to_path_buf(), *doc));
+    }
+    into.namespaces.extend_from_slice(&parsed.namespaces);
+    into.services.extend_from_slice(&parsed.services);
+    into.endpoint_slices
+        .extend_from_slice(&parsed.endpoint_slices);
+    into.pods.extend_from_slice(&parsed.pods);
+    into.traffic_splits
+        .extend_from_slice(&parsed.traffic_splits);
+    into.http_routes.extend_from_slice(&parsed.http_routes);
+    into.grpc_routes.extend_from_slice(&parsed.grpc_routes);
+    into.errors.extend_from_slice(&parsed.errors);
+    into.keys.extend_from_slice(&parsed.keys);
+    into.documents += parsed.documents;
 }
 
 /// A document that could not be used, and why.
@@ -79,24 +179,7 @@ pub fn is_manifest(path: &Path) -> bool {
 
 /// Reads every manifest directly in `dir`, in name order.
 pub fn read_dir(dir: &Path) -> std::io::Result<Objects> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && is_manifest(p))
-        .collect();
-    files.sort();
-    let mut objects = Objects::default();
-    let mut seen = HashMap::new();
-    for file in files {
-        match std::fs::read_to_string(&file) {
-            Ok(text) => parse_file(&file, &text, &mut objects, &mut seen),
-            Err(e) => objects.errors.push(DocumentError {
-                file,
-                document: None,
-                reason: format!("cannot read: {e}"),
-            }),
-        }
-    }
-    Ok(objects)
+    Cache::default().read_dir(dir)
 }
 
 /// Parses one file's documents into `objects`. `seen` finds the same object defined twice.
@@ -135,7 +218,8 @@ pub fn parse_file(
                         first.display()
                     )));
                 }
-                seen.insert(key, (file.to_path_buf(), i));
+                seen.insert(key.clone(), (file.to_path_buf(), i));
+                objects.keys.push((key, i));
             }
             Err(reason) => objects.errors.push(fail(reason)),
         }

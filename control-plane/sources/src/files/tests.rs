@@ -222,3 +222,44 @@ async fn follows_adds_edits_and_deletes() {
     task.abort();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_cache_follows_edits_and_reports_objects_defined_in_two_files() {
+    let dir = std::env::temp_dir().join(format!("weft-files-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.yaml"), SERVICE).unwrap();
+    std::fs::write(dir.join("b.yaml"), SERVICE).unwrap();
+    let mut cache = Cache::default();
+    let o = cache.read_dir(&dir).unwrap();
+    assert_eq!(o.services.len(), 2);
+    assert_eq!(o.errors.len(), 1, "{:?}", o.errors);
+    assert_eq!(o.errors[0].file, dir.join("b.yaml"));
+    assert!(
+        o.errors[0].reason.contains("already defined in"),
+        "{}",
+        o.errors[0].reason
+    );
+
+    // An edit is seen; the unchanged file's parse is reused and still counted.
+    std::fs::write(
+        dir.join("a.yaml"),
+        SERVICE.replace("name: web,", "name: api,"),
+    )
+    .unwrap();
+    let o = cache.read_dir(&dir).unwrap();
+    let names: Vec<_> = o
+        .services
+        .iter()
+        .filter_map(|s| s.metadata.name.clone())
+        .collect();
+    assert_eq!(names, ["api", "web"]);
+    assert!(o.errors.is_empty(), "{:?}", o.errors);
+
+    // A removed file's objects go with it.
+    std::fs::remove_file(dir.join("b.yaml")).unwrap();
+    let o = cache.read_dir(&dir).unwrap();
+    assert_eq!(o.services.len(), 1);
+    assert_eq!(o.documents, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
