@@ -98,7 +98,7 @@ pub struct Index {
     inbound_watches: BTreeMap<(ObjectKey, u16), watch::Sender<Arc<InboundServer>>>,
     services_changed: watch::Sender<u64>,
     dirty: Dirty,
-    batching: bool,
+    batching: u32,
 }
 
 /// What changed since the last publish.
@@ -143,8 +143,18 @@ impl Index {
             inbound_watches: BTreeMap::new(),
             services_changed: watch::channel(0).0,
             dirty: Dirty::default(),
-            batching: false,
+            batching: 0,
         }
+    }
+
+    /// Runs `f` (any number of applies, deletes and resets) and publishes once at the end, so
+    /// watchers see one consistent change instead of every step.
+    pub fn batch<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.batching += 1;
+        let out = f(self);
+        self.batching -= 1;
+        self.publish();
+        out
     }
 
     /// The settings.
@@ -174,7 +184,7 @@ impl Index {
     /// Recomputes and sends every result the changes since the last call may have touched.
     /// A channel whose value did not change is not woken.
     fn publish(&mut self) {
-        if self.batching {
+        if self.batching > 0 {
             return;
         }
         let dirty = std::mem::take(&mut self.dirty);

@@ -179,15 +179,14 @@ where
     let keep: HashSet<ObjectKey> = resources.iter().map(ObjectKey::of).collect();
     let gone: Vec<ObjectKey> = existing.into_iter().filter(|k| !keep.contains(k)).collect();
     // Publish once for the whole batch, not once per object.
-    index.batching = true;
-    for key in gone {
-        index.delete(key);
-    }
-    for r in resources {
-        index.apply(r);
-    }
-    index.batching = false;
-    index.publish();
+    index.batch(|index| {
+        for key in gone {
+            index.delete(key);
+        }
+        for r in resources {
+            index.apply(r);
+        }
+    });
 }
 
 // === impl IndexResource for each kind ===

@@ -9,7 +9,9 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use parse::{Cache, DocumentError, Objects, SUPPORTED, is_manifest, read_dir};
+pub use parse::{
+    Cache, Changes, DocumentError, ObjectId, Objects, SUPPORTED, is_manifest, read_dir,
+};
 
 use notify::Watcher;
 use std::{
@@ -18,7 +20,7 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{mpsc, watch};
-use weft_controller_index::{IndexResource, SharedIndex};
+use weft_controller_index::{Index, IndexResource, ObjectKey, SharedIndex, crds::TrafficSplit};
 
 /// Why the files source stopped.
 #[derive(Debug, thiserror::Error)]
@@ -61,29 +63,75 @@ pub fn load(dir: &Path, index: &SharedIndex) -> Result<Report, Error> {
     load_with(&mut Cache::default(), dir, index)
 }
 
-/// [`load`], reparsing only files that changed since `cache` last read them.
+/// [`load`] after a change: parses only the files that changed since `cache` last read them
+/// and applies only their objects, unless the change needs everything read again.
 pub fn load_with(cache: &mut Cache, dir: &Path, index: &SharedIndex) -> Result<Report, Error> {
-    let objects = cache.read_dir(dir).map_err(|source| Error::Read {
+    let changes = cache.read_changes(dir).map_err(|source| Error::Read {
         dir: dir.to_path_buf(),
         source,
     })?;
-    for e in &objects.errors {
+    let (documents, errors) = match changes {
+        Changes::Full(objects) => {
+            index.write().batch(|index| {
+                index.reset(objects.namespaces);
+                index.reset(objects.services);
+                index.reset(objects.pods);
+                index.reset(objects.endpoint_slices);
+                index.reset(objects.traffic_splits);
+                index.reset(objects.http_routes);
+                index.reset(objects.grpc_routes);
+            });
+            (objects.documents, objects.errors)
+        }
+        Changes::Partial {
+            apply,
+            delete,
+            errors,
+            documents,
+        } => {
+            index.write().batch(|index| {
+                apply_all(index, apply);
+                for id in delete {
+                    delete_one(index, id);
+                }
+            });
+            (documents, errors)
+        }
+    };
+    for e in &errors {
         tracing::warn!(file = %e.file.display(), document = ?e.document, reason = %e.reason, "invalid document skipped");
     }
-    let report = Report {
+    Ok(Report {
         generation: 0,
-        documents: objects.documents,
-        errors: objects.errors,
-    };
-    let mut index = index.write();
-    index.reset(objects.namespaces);
-    index.reset(objects.services);
-    index.reset(objects.pods);
-    index.reset(objects.endpoint_slices);
-    index.reset(objects.traffic_splits);
-    index.reset(objects.http_routes);
-    index.reset(objects.grpc_routes);
-    Ok(report)
+        documents,
+        errors,
+    })
+}
+
+fn apply_all(index: &mut Index, o: Objects) {
+    o.namespaces.into_iter().for_each(|x| index.apply(x));
+    o.services.into_iter().for_each(|x| index.apply(x));
+    o.pods.into_iter().for_each(|x| index.apply(x));
+    o.endpoint_slices.into_iter().for_each(|x| index.apply(x));
+    o.traffic_splits.into_iter().for_each(|x| index.apply(x));
+    o.http_routes.into_iter().for_each(|x| index.apply(x));
+    o.grpc_routes.into_iter().for_each(|x| index.apply(x));
+}
+
+fn delete_one(index: &mut Index, (kind, namespace, name): parse::ObjectId) {
+    use gateway_api::apis::standard::{grpcroutes::GrpcRoute, httproutes::HttpRoute};
+    use k8s_openapi::api::{core::v1 as core, discovery::v1 as discovery};
+    let key = ObjectKey::new(namespace, name);
+    match kind.as_str() {
+        "Namespace" => IndexResource::<core::Namespace>::delete(index, key),
+        "Service" => IndexResource::<core::Service>::delete(index, key),
+        "Pod" => IndexResource::<core::Pod>::delete(index, key),
+        "EndpointSlice" => IndexResource::<discovery::EndpointSlice>::delete(index, key),
+        "TrafficSplit" => IndexResource::<TrafficSplit>::delete(index, key),
+        "HTTPRoute" => IndexResource::<HttpRoute>::delete(index, key),
+        "GRPCRoute" => IndexResource::<GrpcRoute>::delete(index, key),
+        other => tracing::warn!(kind = other, "cannot delete an object of an unknown kind"),
+    }
 }
 
 /// Loads `dir` into the index, then reloads on every change until the directory cannot be

@@ -40,59 +40,187 @@ pub struct Objects {
 /// An object's kind, namespace and name.
 pub type ObjectId = (String, String, String);
 
-/// Parsed files by path, reused while a file's content is unchanged: a change to one file of a
-/// large directory reparses only that file.
+/// What the last read found in each file: its content hash, the objects it defined, its
+/// invalid documents. With it a change to one file of a large directory is applied by parsing
+/// only that file (see [`Cache::read_changes`]).
 #[derive(Debug, Default)]
 pub struct Cache {
-    files: HashMap<PathBuf, (u64, Objects)>,
+    files: HashMap<PathBuf, FileState>,
+}
+
+#[derive(Debug, Clone)]
+struct FileState {
+    hash: u64,
+    keys: Vec<(ObjectId, usize)>,
+    errors: Vec<DocumentError>,
+    documents: usize,
+}
+
+/// What changed in a directory since the last read.
+#[derive(Debug)]
+pub enum Changes {
+    /// Everything, to replace what the index holds (the first read, or a change that touches
+    /// objects also defined in an unchanged file).
+    Full(Objects),
+    /// Only these: apply `apply`, then delete `delete`.
+    Partial {
+        /// Objects of the changed files.
+        apply: Objects,
+        /// Objects no file defines any more.
+        delete: Vec<ObjectId>,
+        /// Invalid documents of the whole directory.
+        errors: Vec<DocumentError>,
+        /// Documents in the whole directory.
+        documents: usize,
+    },
+}
+
+fn manifests(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_manifest(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn hash(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+fn unreadable(file: &Path, e: &std::io::Error) -> DocumentError {
+    DocumentError {
+        file: file.to_path_buf(),
+        document: None,
+        reason: format!("cannot read: {e}"),
+    }
 }
 
 impl Cache {
-    /// Reads every manifest directly in `dir`, in name order, parsing only files whose content
-    /// changed since the last read.
+    /// Reads every manifest in `dir` and remembers what each file held.
     pub fn read_dir(&mut self, dir: &Path) -> std::io::Result<Objects> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && is_manifest(p))
-            .collect();
-        files.sort();
-        self.files.retain(|path, _| files.contains(path));
+        self.files.clear();
         let mut objects = Objects::default();
         let mut seen: HashMap<ObjectId, (PathBuf, usize)> = HashMap::new();
-        for file in files {
+        for file in manifests(dir)? {
             let text = match std::fs::read_to_string(&file) {
                 Ok(text) => text,
                 Err(e) => {
-                    objects.errors.push(DocumentError {
-                        file,
-                        document: None,
-                        reason: format!("cannot read: {e}"),
-                    });
+                    objects.errors.push(unreadable(&file, &e));
                     continue;
                 }
             };
-            let hash = {
-                use std::hash::{Hash, Hasher};
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                text.hash(&mut h);
-                h.finish()
-            };
-            let parsed = match self.files.get(&file) {
-                Some((h, parsed)) if *h == hash => parsed,
-                _ => {
-                    let mut parsed = Objects::default();
-                    parse_file(&file, &text, &mut parsed, &mut HashMap::new());
-                    &self
-                        .files
-                        .entry(file.clone())
-                        .insert_entry((hash, parsed))
-                        .into_mut()
-                        .1
-                }
-            };
-            merge(&file, parsed, &mut objects, &mut seen);
+            let mut parsed = Objects::default();
+            parse_file(&file, &text, &mut parsed, &mut HashMap::new());
+            merge(&file, &parsed, &mut objects, &mut seen);
+            self.files.insert(
+                file,
+                FileState {
+                    hash: hash(&text),
+                    keys: parsed.keys,
+                    errors: parsed.errors,
+                    documents: parsed.documents,
+                },
+            );
         }
+        // Cross-file duplicates are reported on the merged result; keep them on a full read.
         Ok(objects)
+    }
+
+    /// What changed in `dir` since the last read, parsing only files whose content changed.
+    pub fn read_changes(&mut self, dir: &Path) -> std::io::Result<Changes> {
+        if self.files.is_empty() {
+            return self.read_dir(dir).map(Changes::Full);
+        }
+        let files = manifests(dir)?;
+        let mut changed: Vec<(PathBuf, String)> = Vec::new();
+        for file in &files {
+            match std::fs::read_to_string(file) {
+                Ok(text) => {
+                    if self.files.get(file).is_none_or(|f| f.hash != hash(&text)) {
+                        changed.push((file.clone(), text));
+                    }
+                }
+                // Unreadable now: read everything again, which reports it.
+                Err(_) => return self.read_dir(dir).map(Changes::Full),
+            }
+        }
+        let removed: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter(|f| !files.contains(f))
+            .cloned()
+            .collect();
+        let touched_files: Vec<&PathBuf> = changed.iter().map(|(f, _)| f).chain(&removed).collect();
+        let old: Vec<ObjectId> = touched_files
+            .iter()
+            .filter_map(|f| self.files.get(*f))
+            .flat_map(|s| s.keys.iter().map(|(k, _)| k.clone()))
+            .collect();
+        let mut apply = Objects::default();
+        let mut parsed_files = Vec::new();
+        for (file, text) in &changed {
+            let mut parsed = Objects::default();
+            parse_file(file, text, &mut parsed, &mut HashMap::new());
+            parsed_files.push((file.clone(), hash(text), parsed));
+        }
+        let new: Vec<&ObjectId> = parsed_files
+            .iter()
+            .flat_map(|(_, _, p)| p.keys.iter().map(|(k, _)| k))
+            .collect();
+        // An object also defined by an unchanged file, or by two changed files, needs the
+        // full read to decide which copy wins.
+        let unchanged_keys: std::collections::HashSet<&ObjectId> = self
+            .files
+            .iter()
+            .filter(|(f, _)| !touched_files.contains(f))
+            .flat_map(|(_, s)| s.keys.iter().map(|(k, _)| k))
+            .collect();
+        let distinct_new: std::collections::HashSet<&ObjectId> = new.iter().copied().collect();
+        if distinct_new.len() != new.len()
+            || old
+                .iter()
+                .chain(new.iter().copied())
+                .any(|k| unchanged_keys.contains(k))
+        {
+            return self.read_dir(dir).map(Changes::Full);
+        }
+        let delete = old
+            .into_iter()
+            .filter(|k| !distinct_new.contains(k))
+            .collect();
+        for f in &removed {
+            self.files.remove(f);
+        }
+        for (file, hash, parsed) in parsed_files {
+            self.files.insert(
+                file.clone(),
+                FileState {
+                    hash,
+                    keys: parsed.keys.clone(),
+                    errors: parsed.errors.clone(),
+                    documents: parsed.documents,
+                },
+            );
+            merge(&file, &parsed, &mut apply, &mut HashMap::new());
+        }
+        let mut errors = Vec::new();
+        let mut documents = 0;
+        for file in &files {
+            if let Some(s) = self.files.get(file) {
+                errors.extend_from_slice(&s.errors);
+                documents += s.documents;
+            }
+        }
+        Ok(Changes::Partial {
+            apply,
+            delete,
+            errors,
+            documents,
+        })
     }
 }
 

@@ -263,3 +263,83 @@ fn the_cache_follows_edits_and_reports_objects_defined_in_two_files() {
     assert_eq!(o.documents, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn changes_parse_only_changed_files_and_fall_back_to_a_full_read_on_overlaps() {
+    let dir = std::env::temp_dir().join(format!("weft-files-changes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let api = SERVICE.replace("name: web,", "name: api,");
+    std::fs::write(dir.join("a.yaml"), SERVICE).unwrap();
+    std::fs::write(dir.join("b.yaml"), &api).unwrap();
+    let mut cache = Cache::default();
+    let Changes::Full(first) = cache.read_changes(&dir).unwrap() else {
+        panic!("the first read is full")
+    };
+    assert_eq!(first.services.len(), 2);
+
+    // Nothing changed: nothing to apply or delete.
+    let Changes::Partial {
+        apply,
+        delete,
+        documents,
+        ..
+    } = cache.read_changes(&dir).unwrap()
+    else {
+        panic!("partial expected")
+    };
+    assert_eq!((apply.documents, delete.len(), documents), (0, 0, 2));
+
+    // b.yaml now defines `cart` instead of `api`: only b is parsed, `api` is deleted.
+    std::fs::write(
+        dir.join("b.yaml"),
+        SERVICE.replace("name: web,", "name: cart,"),
+    )
+    .unwrap();
+    let Changes::Partial {
+        apply,
+        delete,
+        errors,
+        documents,
+    } = cache.read_changes(&dir).unwrap()
+    else {
+        panic!("partial expected")
+    };
+    let names: Vec<_> = apply
+        .services
+        .iter()
+        .filter_map(|s| s.metadata.name.clone())
+        .collect();
+    assert_eq!(names, ["cart"]);
+    assert_eq!(
+        delete,
+        [("Service".to_string(), "shop".to_string(), "api".to_string())]
+    );
+    assert!(errors.is_empty());
+    assert_eq!(documents, 2);
+
+    // An invalid document in b is reported with the directory's totals.
+    std::fs::write(
+        dir.join("b.yaml"),
+        "apiVersion: v1\nkind: Widget\nmetadata: {name: w}\n",
+    )
+    .unwrap();
+    let Changes::Partial { delete, errors, .. } = cache.read_changes(&dir).unwrap() else {
+        panic!("partial expected")
+    };
+    assert_eq!(delete.len(), 1, "cart is gone");
+    assert_eq!(errors.len(), 1);
+
+    // b now defines the same Service as the unchanged a: a full read decides.
+    std::fs::write(dir.join("b.yaml"), SERVICE).unwrap();
+    let Changes::Full(all) = cache.read_changes(&dir).unwrap() else {
+        panic!("an overlap with an unchanged file needs a full read")
+    };
+    assert_eq!(all.services.len(), 2);
+    assert!(
+        all.errors[0].reason.contains("already defined"),
+        "{:?}",
+        all.errors
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
