@@ -76,8 +76,11 @@ impl Controller {
     pub fn restart(&mut self) -> Result<(), ControllerError> {
         self.stop();
         let bin = bin_path("weft-controller")?;
-        let mut cmd = self.pod.command(&bin.to_string_lossy());
-        cmd.args(["--source", "files", "--dir"])
+        // If whoever started it dies without cleaning up (Ctrl-C), so does the controller.
+        let mut cmd = self.pod.command("setpriv");
+        cmd.arg("--pdeathsig=KILL")
+            .arg(&bin)
+            .args(["--source", "files", "--dir"])
             .arg(&self.dir)
             .args(["--grpc-addr", &format!("0.0.0.0:{GRPC_PORT}")])
             .args(["--admin-addr", &format!("0.0.0.0:{ADMIN_PORT}")])

@@ -76,8 +76,14 @@ impl Shop {
         let (client, v1, v2) = (inject(&client)?, inject(&v1)?, inject(&v2)?);
         let weft = bin_path("weft")?;
         let app = |pod: &Pod, name: &str| -> Result<Process, Error> {
-            let mut app = pod.command(&weft.to_string_lossy());
-            app.args(["demo-app", "--name", name, "--port", &PORT.to_string()]);
+            let mut app = pod.command("setpriv");
+            app.arg("--pdeathsig=KILL").arg(&weft).args([
+                "demo-app",
+                "--name",
+                name,
+                "--port",
+                &PORT.to_string(),
+            ]);
             let process = pod.start("app", app)?;
             pod.wait_listening(&[PORT], Duration::from_secs(10))?;
             Ok(process)
