@@ -288,6 +288,18 @@ fn duration(route: &ObjectKey, field: &str, value: Option<&String>) -> Option<Du
     }
 }
 
+/// Converts any of the generated `*HeaderModifier` types, which differ only in name.
+macro_rules! modifier {
+    ($m:expr) => {{
+        let m = $m;
+        header_modifier(
+            pairs(m.add.as_ref(), |h| (h.name.clone(), h.value.clone())),
+            pairs(m.set.as_ref(), |h| (h.name.clone(), h.value.clone())),
+            m.remove.as_ref(),
+        )
+    }};
+}
+
 fn header_modifier(
     add: Vec<(String, String)>,
     set: Vec<(String, String)>,
@@ -428,18 +440,10 @@ fn pairs<T>(items: Option<&Vec<T>>, f: impl Fn(&T) -> (String, String)) -> Vec<(
 
 fn http_filter(key: &ObjectKey, f: &http::HttpRouteRulesFilters) -> Option<HttpFilter> {
     if let Some(m) = &f.request_header_modifier {
-        return Some(HttpFilter::RequestHeaders(header_modifier(
-            pairs(m.add.as_ref(), |h| (h.name.clone(), h.value.clone())),
-            pairs(m.set.as_ref(), |h| (h.name.clone(), h.value.clone())),
-            m.remove.as_ref(),
-        )));
+        return Some(HttpFilter::RequestHeaders(modifier!(m)));
     }
     if let Some(m) = &f.response_header_modifier {
-        return Some(HttpFilter::ResponseHeaders(header_modifier(
-            pairs(m.add.as_ref(), |h| (h.name.clone(), h.value.clone())),
-            pairs(m.set.as_ref(), |h| (h.name.clone(), h.value.clone())),
-            m.remove.as_ref(),
-        )));
+        return Some(HttpFilter::ResponseHeaders(modifier!(m)));
     }
     if let Some(r) = &f.request_redirect {
         use http::HttpRouteRulesFiltersRequestRedirectScheme as S;
@@ -468,18 +472,10 @@ fn backend_filter(
     f: &http::HttpRouteRulesBackendRefsFilters,
 ) -> Option<HttpFilter> {
     if let Some(m) = &f.request_header_modifier {
-        return Some(HttpFilter::RequestHeaders(header_modifier(
-            pairs(m.add.as_ref(), |h| (h.name.clone(), h.value.clone())),
-            pairs(m.set.as_ref(), |h| (h.name.clone(), h.value.clone())),
-            m.remove.as_ref(),
-        )));
+        return Some(HttpFilter::RequestHeaders(modifier!(m)));
     }
     if let Some(m) = &f.response_header_modifier {
-        return Some(HttpFilter::ResponseHeaders(header_modifier(
-            pairs(m.add.as_ref(), |h| (h.name.clone(), h.value.clone())),
-            pairs(m.set.as_ref(), |h| (h.name.clone(), h.value.clone())),
-            m.remove.as_ref(),
-        )));
+        return Some(HttpFilter::ResponseHeaders(modifier!(m)));
     }
     tracing::warn!(route = %key, filter = ?f.r#type, "unsupported backendRef filter ignored");
     None
@@ -538,11 +534,7 @@ pub(crate) fn convert_grpc_route(
                 .flatten()
                 .filter_map(|f| {
                     let m = f.request_header_modifier.as_ref()?;
-                    Some(HttpFilter::RequestHeaders(header_modifier(
-                        pairs(m.add.as_ref(), |h| (h.name.clone(), h.value.clone())),
-                        pairs(m.set.as_ref(), |h| (h.name.clone(), h.value.clone())),
-                        m.remove.as_ref(),
-                    )))
+                    Some(HttpFilter::RequestHeaders(modifier!(m)))
                 })
                 .collect();
             let backends = rule
@@ -565,11 +557,7 @@ pub(crate) fn convert_grpc_route(
                         .flatten()
                         .filter_map(|f| {
                             let m = f.request_header_modifier.as_ref()?;
-                            Some(HttpFilter::RequestHeaders(header_modifier(
-                                pairs(m.add.as_ref(), |h| (h.name.clone(), h.value.clone())),
-                                pairs(m.set.as_ref(), |h| (h.name.clone(), h.value.clone())),
-                                m.remove.as_ref(),
-                            )))
+                            Some(HttpFilter::RequestHeaders(modifier!(m)))
                         })
                         .collect();
                     wb
