@@ -10,7 +10,10 @@ use crate::{
         ProxyBody, ReqBody, Version,
         forward::{self, Failed, error, upstream_error},
     },
-    policy::{self, BackendKind, HttpRoutes, OpaqueRoutes, OutboundPolicy, Protocol, Synthetic},
+    policy::{
+        self, BackendKind, Distribution, HttpRoutes, OpaqueRoutes, OutboundPolicy, Protocol,
+        RouteBackend, Synthetic,
+    },
     proxy::Proxy,
 };
 use bytes::Bytes;
@@ -91,10 +94,11 @@ pub async fn opaque_target(
     if policy::denied(&routes.filters).is_some() {
         return Err(format!("route {} forbids this connection", routes.name));
     }
-    let backend = routes
-        .distribution
-        .pick()
-        .ok_or_else(|| format!("route {} has no backends", routes.name))?;
+    let picked = match &routes.distribution {
+        Distribution::FirstAvailable(list) => first_available(discovery, list).await,
+        other => other.pick(),
+    };
+    let backend = picked.ok_or_else(|| format!("route {} has no backends", routes.name))?;
     match &backend.backend.kind {
         BackendKind::Forward { addr, .. } => Ok((*addr, None)),
         BackendKind::Unavailable => Err(format!("backend {} is unavailable", backend.backend.name)),
@@ -124,6 +128,34 @@ async fn endpoints(
         let _ = tokio::time::timeout(discovery.timeout, rx.wait_for(|e| e.resolved)).await;
     }
     rx.borrow().clone()
+}
+
+/// The first backend that can take a request: one that forwards, or a balancer with
+/// endpoints. If none can, the first (whose failure the client then sees).
+async fn first_available<'a>(
+    discovery: &Discovery,
+    list: &'a [RouteBackend],
+) -> Option<&'a RouteBackend> {
+    for rb in list {
+        match &rb.backend.kind {
+            BackendKind::Forward { .. } => return Some(rb),
+            BackendKind::Balancer {
+                path,
+                default_rtt,
+                decay,
+            } => {
+                if !endpoints(discovery, path, *default_rtt, *decay)
+                    .await
+                    .endpoints
+                    .is_empty()
+                {
+                    return Some(rb);
+                }
+            }
+            BackendKind::Unavailable => {}
+        }
+    }
+    list.first()
 }
 
 /// The HTTP service of one outbound connection.
@@ -183,7 +215,11 @@ impl RouteHttp {
         if let Err(synthetic) = m.apply_request(&mut parts) {
             return respond(synthetic);
         }
-        let Some(backend) = m.rule.backends.pick() else {
+        let picked = match &m.rule.backends {
+            Distribution::FirstAvailable(list) => first_available(&self.discovery, list).await,
+            other => other.pick(),
+        };
+        let Some(backend) = picked else {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the route has no backend with a weight",
@@ -343,5 +379,48 @@ fn respond(synthetic: Synthetic) -> Response<ProxyBody> {
             }
             rsp
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{metrics::Metrics, policy::Backend};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn first_available_skips_a_balancer_without_endpoints() {
+        // Nothing listens on port 1: the balancer never resolves within the 50 ms timeout.
+        let discovery = Discovery::new(
+            "127.0.0.1:1",
+            "shop/client".into(),
+            Duration::from_millis(50),
+            Metrics::new(),
+        )
+        .expect("valid address");
+        let balancer = RouteBackend::new(Arc::new(Backend {
+            name: "shop/web-v2:8080".into(),
+            kind: BackendKind::Balancer {
+                path: "web-v2.shop.svc.cluster.local:8080".into(),
+                default_rtt: Duration::from_millis(30),
+                decay: Duration::from_secs(10),
+            },
+        }));
+        let forward = RouteBackend::new(Arc::new(Backend::forward(
+            "10.0.0.1:80".parse().expect("addr"),
+        )));
+        let list = [balancer.clone(), forward.clone()];
+        let picked = first_available(&discovery, &list).await.expect("a backend");
+        assert_eq!(picked.backend, forward.backend);
+        // With nothing available, the first is used and its failure reaches the client.
+        let only = [balancer.clone()];
+        assert_eq!(
+            first_available(&discovery, &only)
+                .await
+                .expect("a backend")
+                .backend,
+            balancer.backend
+        );
+        assert!(first_available(&discovery, &[]).await.is_none());
     }
 }
