@@ -107,6 +107,15 @@ impl Endpoint {
         }
     }
 
+    /// Whether `other` describes the same endpoint (address, identity, weight, labels), so a
+    /// discovery update can keep this one and its load state.
+    pub fn same_as(&self, other: &Endpoint) -> bool {
+        self.addr == other.addr
+            && self.identity == other.identity
+            && self.weight == other.weight
+            && self.labels == other.labels
+    }
+
     /// Starts a request: counts it as pending until the returned guard completes or drops.
     pub fn start(self: &Arc<Self>) -> InFlight {
         self.pending.fetch_add(1, Ordering::AcqRel);

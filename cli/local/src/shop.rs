@@ -6,7 +6,7 @@ use crate::{
     Controller, Network, Pod, Process, Sidecar, bin_path, manifests, metric_sum, traffic::Request,
 };
 use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr},
     path::PathBuf,
     time::{Duration, Instant},
 };
@@ -166,11 +166,6 @@ impl Shop {
             std::thread::sleep(Duration::from_millis(5));
         }
         None
-    }
-
-    /// The controller's gRPC address.
-    pub fn controller_addr(&self) -> SocketAddr {
-        self.controller.addr()
     }
 }
 

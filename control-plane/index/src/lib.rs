@@ -157,11 +157,6 @@ impl Index {
         out
     }
 
-    /// The settings.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Counts of indexed objects by kind, for logs and the admin endpoint.
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
         BTreeMap::from([

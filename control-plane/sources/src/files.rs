@@ -58,12 +58,7 @@ pub struct Report {
 /// script writing several files causes one reload, not several.
 const SETTLE: Duration = Duration::from_millis(20);
 
-/// Reads `dir` and makes the index hold exactly what it contains.
-pub fn load(dir: &Path, index: &SharedIndex) -> Result<Report, Error> {
-    load_with(&mut Cache::default(), dir, index)
-}
-
-/// [`load`] after a change: parses only the files that changed since `cache` last read them
+/// Makes the index hold exactly what `dir` contains, parsing only the files that changed since `cache` last read them
 /// and applies only their objects, unless the change needs everything read again.
 pub fn load_with(cache: &mut Cache, dir: &Path, index: &SharedIndex) -> Result<Report, Error> {
     let changes = cache.read_changes(dir).map_err(|source| Error::Read {
@@ -193,13 +188,4 @@ fn is_change(kind: &notify::EventKind) -> bool {
             | EventKind::Any
             | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
     )
-}
-
-/// Reads `dir` once without touching an index: what `weft-controller --source files` would
-/// load, for checks and tests.
-pub fn check(dir: &Path) -> Result<Objects, Error> {
-    read_dir(dir).map_err(|source| Error::Read {
-        dir: dir.to_path_buf(),
-        source,
-    })
 }

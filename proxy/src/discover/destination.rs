@@ -67,7 +67,7 @@ impl Resolution {
                     let keep = previous
                         .get(&ep.addr)
                         .or_else(|| self.current.get(&ep.addr))
-                        .filter(|old| same_endpoint(old, &ep))
+                        .filter(|old| old.same_as(&ep))
                         .cloned();
                     self.current
                         .insert(ep.addr, keep.unwrap_or_else(|| Arc::new(ep)));
@@ -121,11 +121,6 @@ impl Resolution {
             endpoints: self.current.values().cloned().collect(),
         }
     }
-}
-
-/// Whether an update describes the same endpoint, so its load state can be kept.
-fn same_endpoint(a: &Endpoint, b: &Endpoint) -> bool {
-    a.addr == b.addr && a.identity == b.identity && a.weight == b.weight && a.labels == b.labels
 }
 
 /// Keeps `tx` current with the endpoints of `path` until the receivers are gone.
