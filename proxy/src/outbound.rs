@@ -8,6 +8,7 @@ use crate::{
     discover::{Discovery, Endpoints},
     http::{
         ProxyBody, ReqBody, Version,
+        client::Client,
         forward::{self, Failed, error, upstream_error},
     },
     policy::{
@@ -22,12 +23,14 @@ use http_body::Body as _;
 use http_body_util::{Either, Empty, Full};
 use hyper::body::Incoming;
 use std::{
+    collections::HashMap,
     convert::Infallible,
     future::Future,
     net::SocketAddr,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex, MutexGuard},
     task::{Context, Poll},
+    time::Duration,
 };
 use tokio::sync::watch;
 
@@ -118,22 +121,40 @@ pub async fn opaque_target(
 /// The endpoints of a balanced backend, waiting up to the discovery timeout for the first
 /// answer.
 async fn endpoints(
-    discovery: &Discovery,
+    source: &impl EndpointSource,
     path: &str,
     rtt: std::time::Duration,
     decay: std::time::Duration,
 ) -> Endpoints {
-    let mut rx = discovery.endpoints(path, rtt, decay);
+    let mut rx = source.receiver(path, rtt, decay);
     if !rx.borrow().resolved {
-        let _ = tokio::time::timeout(discovery.timeout, rx.wait_for(|e| e.resolved)).await;
+        let _ = tokio::time::timeout(source.timeout(), rx.wait_for(|e| e.resolved)).await;
     }
     rx.borrow().clone()
+}
+
+/// Where backends' endpoint channels come from: the proxy-wide discovery cache (once per
+/// opaque connection), or an HTTP connection's own cache of it (per request, without the
+/// shared lock).
+trait EndpointSource {
+    fn receiver(&self, path: &str, rtt: Duration, decay: Duration) -> watch::Receiver<Endpoints>;
+    fn timeout(&self) -> Duration;
+}
+
+impl EndpointSource for Discovery {
+    fn receiver(&self, path: &str, rtt: Duration, decay: Duration) -> watch::Receiver<Endpoints> {
+        self.endpoints(path, rtt, decay)
+    }
+
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
 }
 
 /// The first backend that can take a request: one that forwards, or a balancer with
 /// endpoints. If none can, the first (whose failure the client then sees).
 async fn first_available<'a>(
-    discovery: &Discovery,
+    source: &impl EndpointSource,
     list: &'a [RouteBackend],
 ) -> Option<&'a RouteBackend> {
     for rb in list {
@@ -144,7 +165,7 @@ async fn first_available<'a>(
                 default_rtt,
                 decay,
             } => {
-                if !endpoints(discovery, path, *default_rtt, *decay)
+                if !endpoints(source, path, *default_rtt, *decay)
                     .await
                     .endpoints
                     .is_empty()
@@ -165,6 +186,15 @@ pub struct RouteHttp {
     discovery: Arc<Discovery>,
     policies: Arc<Policies>,
     version: Version,
+    cache: Arc<Mutex<ConnCache>>,
+}
+
+/// What a connection's requests look up again and again, resolved once per connection: the
+/// endpoint channels of its backends and the pooled client of each endpoint.
+#[derive(Debug, Default)]
+struct ConnCache {
+    endpoints: HashMap<String, watch::Receiver<Endpoints>>,
+    clients: HashMap<SocketAddr, Client>,
 }
 
 impl RouteHttp {
@@ -180,7 +210,40 @@ impl RouteHttp {
             discovery,
             policies,
             version,
+            cache: Arc::default(),
         }
+    }
+
+    fn cache(&self) -> MutexGuard<'_, ConnCache> {
+        // Poisoned only if a request panicked mid-insert; the maps are still valid caches.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The pooled client for `target`.
+    fn client(&self, target: SocketAddr) -> Client {
+        let mut cache = self.cache();
+        if let Some(c) = cache.clients.get(&target) {
+            return c.clone();
+        }
+        let client = self.client(target);
+        cache.clients.insert(target, client.clone());
+        client
+    }
+}
+
+impl EndpointSource for RouteHttp {
+    fn receiver(&self, path: &str, rtt: Duration, decay: Duration) -> watch::Receiver<Endpoints> {
+        let mut cache = self.cache();
+        if let Some(rx) = cache.endpoints.get(path) {
+            return rx.clone();
+        }
+        let rx = self.discovery.endpoints(path, rtt, decay);
+        cache.endpoints.insert(path.to_string(), rx.clone());
+        rx
+    }
+
+    fn timeout(&self) -> Duration {
+        self.discovery.timeout
     }
 }
 
@@ -216,7 +279,7 @@ impl RouteHttp {
             return respond(synthetic);
         }
         let picked = match &m.rule.backends {
-            Distribution::FirstAvailable(list) => first_available(&self.discovery, list).await,
+            Distribution::FirstAvailable(list) => first_available(&self, list).await,
             other => other.pick(),
         };
         let Some(backend) = picked else {
@@ -240,7 +303,7 @@ impl RouteHttp {
                 default_rtt,
                 decay,
             } => {
-                let eps = endpoints(&self.discovery, path, *default_rtt, *decay).await;
+                let eps = endpoints(&self, path, *default_rtt, *decay).await;
                 self.balance(path, &eps.endpoints, req).await
             }
         };
@@ -250,7 +313,7 @@ impl RouteHttp {
     }
 
     async fn send(&self, target: SocketAddr, req: Request<ReqBody>) -> Response<ProxyBody> {
-        let client = self.proxy.clients.get(target, self.version);
+        let client = self.client(target);
         match forward::send(&client, target, &self.proxy.drain, req).await {
             Ok(rsp) => rsp,
             Err(Failed::Request(why)) => error(StatusCode::BAD_REQUEST, why),
@@ -292,7 +355,7 @@ impl RouteHttp {
                 return error(StatusCode::BAD_GATEWAY, "request cannot be retried");
             };
             let in_flight = ep.start();
-            let client = self.proxy.clients.get(ep.addr, self.version);
+            let client = self.client(ep.addr);
             match forward::send(&client, ep.addr, &self.proxy.drain, this_req).await {
                 Ok(rsp) => {
                     if rsp.status().is_server_error() {
@@ -410,17 +473,19 @@ mod tests {
             "10.0.0.1:80".parse().expect("addr"),
         )));
         let list = [balancer.clone(), forward.clone()];
-        let picked = first_available(&discovery, &list).await.expect("a backend");
+        let picked = first_available(&*discovery, &list)
+            .await
+            .expect("a backend");
         assert_eq!(picked.backend, forward.backend);
         // With nothing available, the first is used and its failure reaches the client.
         let only = [balancer.clone()];
         assert_eq!(
-            first_available(&discovery, &only)
+            first_available(&*discovery, &only)
                 .await
                 .expect("a backend")
                 .backend,
             balancer.backend
         );
-        assert!(first_available(&discovery, &[]).await.is_none());
+        assert!(first_available(&*discovery, &[]).await.is_none());
     }
 }
