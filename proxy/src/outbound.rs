@@ -225,7 +225,7 @@ impl RouteHttp {
         if let Some(c) = cache.clients.get(&target) {
             return c.clone();
         }
-        let client = self.client(target);
+        let client = self.proxy.clients.get(target, self.version);
         cache.clients.insert(target, client.clone());
         client
     }
