@@ -1,7 +1,7 @@
 //! The controller in local mode: `weft-controller --source files` in a pod of its own, so every
 //! proxy reaches it over the bridge as it would reach the controller's Service in a cluster.
 
-use crate::{Network, NetworkError, Pod, Process, bin_path};
+use crate::{LocalIdentity, Network, NetworkError, Pod, Process, bin_path};
 use nix::sys::signal::Signal;
 use std::{
     net::SocketAddr,
@@ -13,6 +13,32 @@ use std::{
 pub const GRPC_PORT: u16 = 8086;
 /// The admin port.
 pub const ADMIN_PORT: u16 = 9990;
+/// The identity (`Certify`) gRPC port.
+pub const IDENTITY_PORT: u16 = 8080;
+
+/// The identity settings the controller runs with.
+#[derive(Clone, Debug)]
+pub struct IdentityArgs {
+    /// The trust anchors, issuer certificate and key, and token registry files.
+    pub files: [PathBuf; 4],
+    /// How long issued certificates live (`--leaf-lifetime`).
+    pub leaf_lifetime: Duration,
+}
+
+impl IdentityArgs {
+    /// The files of `identity`, with leaves of `leaf_lifetime`.
+    pub fn new(identity: &LocalIdentity, leaf_lifetime: Duration) -> Self {
+        Self {
+            files: [
+                identity.anchors_path(),
+                identity.issuer_cert_path(),
+                identity.issuer_key_path(),
+                identity.registry_path(),
+            ],
+            leaf_lifetime,
+        }
+    }
+}
 
 /// A running (or stopped) `weft-controller` reading a directory.
 #[derive(Debug)]
@@ -21,6 +47,7 @@ pub struct Controller {
     pub pod: Pod,
     /// The manifests directory it reads.
     pub dir: PathBuf,
+    identity: Option<IdentityArgs>,
     process: Option<Process>,
 }
 
@@ -44,12 +71,28 @@ pub enum ControllerError {
 }
 
 impl Controller {
-    /// Makes the `weft-controller` pod and starts the controller on `dir`.
-    pub fn start(net: &Network, dir: &Path) -> Result<Self, ControllerError> {
-        let pod = net.pod("weft-controller")?;
+    /// Makes the `weft-controller` pod and starts the controller on `dir`, issuing
+    /// certificates if `identity` is given (without it, mTLS is off).
+    pub fn start(
+        net: &Network,
+        dir: &Path,
+        identity: Option<IdentityArgs>,
+    ) -> Result<Self, ControllerError> {
+        Self::start_named(net, "weft-controller", dir, identity)
+    }
+
+    /// [`Controller::start`] in a pod named `name` (a second controller, e.g. another mesh).
+    pub fn start_named(
+        net: &Network,
+        name: &str,
+        dir: &Path,
+        identity: Option<IdentityArgs>,
+    ) -> Result<Self, ControllerError> {
+        let pod = net.pod(name)?;
         let mut this = Self {
             pod,
             dir: dir.to_path_buf(),
+            identity,
             process: None,
         };
         this.restart()?;
@@ -59,6 +102,11 @@ impl Controller {
     /// The address proxies use (`WEFT_PROXY_CONTROLLER_ADDR`).
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.pod.ip.into(), GRPC_PORT)
+    }
+
+    /// The address proxies certify at (`WEFT_PROXY_IDENTITY_ADDR`).
+    pub fn identity_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.pod.ip.into(), IDENTITY_PORT)
     }
 
     /// Stops the controller (SIGTERM, then SIGKILL after 5 s).
@@ -85,6 +133,21 @@ impl Controller {
             .args(["--grpc-addr", &format!("0.0.0.0:{GRPC_PORT}")])
             .args(["--admin-addr", &format!("0.0.0.0:{ADMIN_PORT}")])
             .env("WEFT_CONTROLLER_LOG", "info");
+        let mut ports = vec![GRPC_PORT, ADMIN_PORT];
+        if let Some(id) = &self.identity {
+            let [anchors, cert, key, registry] = &id.files;
+            cmd.arg("--trust-anchors")
+                .arg(anchors)
+                .arg("--issuer-cert")
+                .arg(cert)
+                .arg("--issuer-key")
+                .arg(key)
+                .arg("--token-registry")
+                .arg(registry)
+                .args(["--identity-addr", &format!("0.0.0.0:{IDENTITY_PORT}")])
+                .args(["--leaf-lifetime", &format!("{}s", id.leaf_lifetime.as_secs())]);
+            ports.push(IDENTITY_PORT);
+        }
         let process = self
             .pod
             .start("controller", cmd)
@@ -94,7 +157,7 @@ impl Controller {
             })?;
         let listening = self
             .pod
-            .wait_listening(&[GRPC_PORT, ADMIN_PORT], Duration::from_secs(10));
+            .wait_listening(&ports, Duration::from_secs(10));
         if let Err(e) = listening {
             return Err(ControllerError::Start {
                 why: e.to_string(),

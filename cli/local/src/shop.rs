@@ -3,7 +3,8 @@
 //! controller reading the manifests from a directory, and a TrafficSplit to move.
 
 use crate::{
-    Controller, Network, Pod, Process, Sidecar, bin_path, manifests, metric_sum, traffic::Request,
+    Controller, LocalIdentity, Network, Pod, Process, Sidecar, bin_path,
+    controller::IdentityArgs, manifests, metric_sum, traffic::Request,
 };
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -24,6 +25,8 @@ pub const WEB_V1_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 11);
 pub const WEB_V2_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 12);
 /// The header the demo app names itself in.
 pub const SERVED_BY: &str = "x-weft-demo-served-by";
+/// The header the demo app repeats the caller's mesh identity in (`-` if it has none).
+pub const CLIENT_ID: &str = "x-weft-demo-client-id";
 /// The service's DNS name.
 pub const WEB_HOST: &str = "web.shop.svc.cluster.local";
 
@@ -44,15 +47,53 @@ pub struct Shop {
     pub v2: Sidecar,
     /// The `web-v1` and `web-v2` app processes.
     pub apps: [Process; 2],
+    /// The local CA and token registry (`None` with mTLS off).
+    pub identity: Option<LocalIdentity>,
+}
+
+/// How to set the shop up.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The split, web-v1 and web-v2.
+    pub weights: (u32, u32),
+    /// Added to every sidecar's environment.
+    pub proxy_env: Vec<(String, String)>,
+    /// Mesh identity and mTLS (on by default, as in a real install).
+    pub mtls: bool,
+    /// How long the controller's certificates live.
+    pub leaf_lifetime: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            weights: (100, 0),
+            proxy_env: Vec::new(),
+            mtls: true,
+            leaf_lifetime: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 /// Why the shop could not be set up.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 impl Shop {
-    /// Sets everything up with the split at `weights` (web-v1, web-v2) and the apps running.
-    /// `proxy_env` is added to every sidecar's environment.
+    /// Sets everything up with the split at `weights` (web-v1, web-v2), mTLS on and the apps
+    /// running. `proxy_env` is added to every sidecar's environment.
     pub fn start(weights: (u32, u32), proxy_env: &[(&str, &str)]) -> Result<Self, Error> {
+        Self::start_with(Options {
+            weights,
+            proxy_env: proxy_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Options::default()
+        })
+    }
+
+    /// Sets everything up as `options` say.
+    pub fn start_with(options: Options) -> Result<Self, Error> {
         let net = Network::new()?;
         let dir = net.log_dir().join("manifests");
         std::fs::create_dir_all(&dir)?;
@@ -60,20 +101,39 @@ impl Shop {
         let v1 = net.pod("web-v1")?;
         let v2 = net.pod("web-v2")?;
         write_cluster(&dir, &client, &v1, &v2, true)?;
-        write_split(&dir, weights)?;
-        let controller = Controller::start(&net, &dir)?;
-        net.set_hosts(&client, &[(IpAddr::V4(WEB_IP), WEB_HOST.to_string())])?;
-        let addr = controller.addr().to_string();
-        let inject = |pod: &Pod| {
-            let workload = format!("{NAMESPACE}/{}", pod.name);
-            let mut env = vec![
-                ("WEFT_PROXY_CONTROLLER_ADDR", addr.as_str()),
-                ("WEFT_PROXY_WORKLOAD", workload.as_str()),
-            ];
-            env.extend_from_slice(proxy_env);
-            Sidecar::inject(pod, &[], &env)
+        write_split(&dir, options.weights)?;
+        let identity = match options.mtls {
+            true => Some(LocalIdentity::create(&net.log_dir().join("identity"))?),
+            false => None,
         };
-        let (client, v1, v2) = (inject(&client)?, inject(&v1)?, inject(&v2)?);
+        let args = identity
+            .as_ref()
+            .map(|id| IdentityArgs::new(id, options.leaf_lifetime));
+        let controller = Controller::start(&net, &dir, args)?;
+        net.set_hosts(&client, &[(IpAddr::V4(WEB_IP), WEB_HOST.to_string())])?;
+        let inject = |pod: &Pod, sa: &str| -> Result<Sidecar, Error> {
+            let mut env = vec![
+                (
+                    "WEFT_PROXY_CONTROLLER_ADDR".to_string(),
+                    controller.addr().to_string(),
+                ),
+                (
+                    "WEFT_PROXY_WORKLOAD".to_string(),
+                    format!("{NAMESPACE}/{}", pod.name),
+                ),
+            ];
+            if let Some(id) = &identity {
+                env.extend(identity_env(id, &controller, NAMESPACE, sa, &pod.name)?);
+            }
+            env.extend(options.proxy_env.iter().cloned());
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (&**k, &**v)).collect();
+            Ok(Sidecar::inject(pod, &[], &env)?)
+        };
+        let (client, v1, v2) = (
+            inject(&client, "client")?,
+            inject(&v1, "web")?,
+            inject(&v2, "web")?,
+        );
         let weft = bin_path("weft")?;
         let app = |pod: &Pod, name: &str| -> Result<Process, Error> {
             let mut app = pod.command("setpriv");
@@ -97,6 +157,7 @@ impl Shop {
             v1,
             v2,
             apps,
+            identity,
         })
     }
 
@@ -167,6 +228,33 @@ impl Shop {
         }
         None
     }
+}
+
+/// The `WEFT_PROXY_*` identity settings of a sidecar in `pod` running as ServiceAccount `sa`:
+/// a fresh token registered for it, the trust anchors, its name and where to certify.
+pub fn identity_env(
+    identity: &LocalIdentity,
+    controller: &Controller,
+    namespace: &str,
+    sa: &str,
+    pod: &str,
+) -> Result<Vec<(String, String)>, Error> {
+    let token = identity.token_for(namespace, sa, pod)?;
+    Ok(vec![
+        (
+            "WEFT_PROXY_IDENTITY_ADDR".into(),
+            controller.identity_addr().to_string(),
+        ),
+        (
+            "WEFT_PROXY_IDENTITY_NAME".into(),
+            LocalIdentity::identity(namespace, sa)?,
+        ),
+        ("WEFT_PROXY_TOKEN_FILE".into(), token.display().to_string()),
+        (
+            "WEFT_PROXY_TRUST_ANCHORS_FILE".into(),
+            identity.anchors_path().display().to_string(),
+        ),
+    ])
 }
 
 /// `web-v1` and `web-v2` weights as a TrafficSplit of `web`.

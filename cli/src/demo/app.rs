@@ -17,8 +17,9 @@ pub struct Args {
     pub port: u16,
 }
 
-/// The header that names the pod that answered.
-pub use weft_cli_local::shop::SERVED_BY;
+/// The header that names the pod that answered, and the one that repeats the caller's mesh
+/// identity as the app's sidecar reported it (`weft-client-id`), or `-`.
+pub use weft_cli_local::shop::{CLIENT_ID, SERVED_BY};
 
 /// Serves until killed.
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -35,9 +36,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let _ = tcp.set_nodelay(true);
             let (name, body) = (name.clone(), body.clone());
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req| {
+                let svc = hyper::service::service_fn(move |req: http::Request<_>| {
                     let mut rsp = Response::new(Full::new(body.clone()));
                     rsp.headers_mut().insert(SERVED_BY, name.clone());
+                    let client = req
+                        .headers()
+                        .get("weft-client-id")
+                        .cloned()
+                        .unwrap_or(HeaderValue::from_static("-"));
+                    rsp.headers_mut().insert(CLIENT_ID, client);
                     async move { Ok::<_, Infallible>(rsp) }
                 });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
