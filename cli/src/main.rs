@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use weft_cli::demo;
 
+mod certs;
+
 #[derive(Parser)]
 #[command(name = "weft", version, about = "Weft, a service mesh for Kubernetes")]
 struct Cli {
@@ -18,6 +20,9 @@ enum Command {
     /// Runs the mesh on this host with no cluster: pods as network namespaces, real sidecars,
     /// real redirect rules, live traffic. Needs root.
     Demo(demo::Args),
+    /// Makes and inspects the mesh's certificates: the root (trust anchor), the controller's
+    /// issuer, and any PEM file.
+    Certs(certs::Args),
     /// The demo's sample app (started by `weft demo` inside a pod).
     #[command(hide = true)]
     DemoApp(demo::app::Args),
@@ -28,6 +33,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::DemoApp(args) => demo::app::run(args),
+        Command::Certs(args) => certs::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
