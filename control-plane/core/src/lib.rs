@@ -12,7 +12,10 @@ pub mod outbound;
 pub mod service;
 
 pub use endpoints::{Endpoint, EndpointSet, ProtocolHint};
-pub use inbound::{Authentication, Authorization, DefaultPolicy, InboundServer};
+pub use inbound::{
+    Authentication, Authorization, DefaultPolicy, InboundProtocol, InboundRoute, InboundRule,
+    InboundServer, Network,
+};
 pub use outbound::{OutboundPolicy, OutboundTarget};
 pub use service::{ParseAuthorityError, ServicePort, ServiceRef};
 

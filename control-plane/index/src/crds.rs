@@ -1,4 +1,5 @@
-//! Custom resources Weft reads that no crate defines: SMI `TrafficSplit`.
+//! Custom resources Weft reads that no crate defines: SMI `TrafficSplit` and the
+//! `policy.weft.dev` authorization kinds.
 //! Gateway API `HTTPRoute`/`GRPCRoute` come from the `gateway-api` crate.
 
 use kube::CustomResource;
@@ -32,3 +33,11 @@ pub struct TrafficSplitBackend {
     /// Relative weight.
     pub weight: i64,
 }
+
+mod policy;
+
+pub use policy::{
+    AuthorizationPolicy, AuthorizationPolicySpec, MeshTLSAuthentication,
+    MeshTLSAuthenticationSpec, NetworkAuthentication, NetworkAuthenticationSpec, NetworkSpec,
+    POLICY_GROUP, ProxyProtocol, Server, ServerSpec, TargetRef,
+};

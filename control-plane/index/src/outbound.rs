@@ -381,11 +381,19 @@ pub(crate) fn convert_http_route(
             }
         })
         .collect();
+    let servers = crate::inbound::server_parents(
+        key,
+        spec.parent_refs
+            .iter()
+            .flatten()
+            .map(|p| (p.group.as_deref(), p.kind.as_deref(), p.name.as_str(), p.namespace.as_deref())),
+    );
     Route {
         parents,
         hostnames: hostnames(spec.hostnames.as_ref()),
         http_rules,
         grpc_rules: vec![],
+        servers,
         created,
     }
 }
@@ -576,6 +584,7 @@ pub(crate) fn convert_grpc_route(
         hostnames: hostnames(spec.hostnames.as_ref()),
         http_rules: vec![],
         grpc_rules,
+        servers: vec![],
         created,
     }
 }

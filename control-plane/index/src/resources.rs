@@ -102,6 +102,8 @@ pub(crate) struct Pod {
     pub default_policy: Option<DefaultPolicy>,
     pub opaque_ports: Vec<(u16, u16)>,
     pub labels: BTreeMap<String, String>,
+    /// Named container ports, for Servers that name their port.
+    pub ports: BTreeMap<String, u16>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -118,6 +120,8 @@ pub(crate) struct Route {
     pub hostnames: Vec<HostMatch>,
     pub http_rules: Vec<HttpRule>,
     pub grpc_rules: Vec<GrpcRule>,
+    /// Names of the Servers (in the route's namespace) it is attached to, for inbound policy.
+    pub servers: Vec<String>,
     pub created: Option<String>,
 }
 
@@ -162,7 +166,7 @@ pub(crate) fn in_ranges(ranges: &[(u16, u16)], port: u16) -> bool {
     ranges.iter().any(|(a, b)| (*a..=*b).contains(&port))
 }
 
-fn created<K: kube::Resource>(obj: &K) -> Option<String> {
+pub(crate) fn created<K: kube::Resource>(obj: &K) -> Option<String> {
     obj.meta()
         .creation_timestamp
         .as_ref()
@@ -170,7 +174,7 @@ fn created<K: kube::Resource>(obj: &K) -> Option<String> {
 }
 
 /// Applies each of `resources` after deleting the keys of `existing` that are not among them.
-fn reset_with<T, I>(index: &mut Index, existing: I, resources: Vec<T>)
+pub(crate) fn reset_with<T, I>(index: &mut Index, existing: I, resources: Vec<T>)
 where
     Index: IndexResource<T>,
     T: kube::Resource,
@@ -376,6 +380,7 @@ impl IndexResource<core::Pod> for Index {
             default_policy: policy_annotation(&what, annotations),
             opaque_ports: parse_port_ranges(&what, annotations.get(OPAQUE_PORTS_ANNOTATION)),
             labels: pod.labels().clone(),
+            ports: named_ports(pod.spec.as_ref()),
         };
         if self.pods.get(&key) != Some(&entry) {
             self.dirty.endpoints_ns.insert(key.namespace.clone());
@@ -397,6 +402,18 @@ impl IndexResource<core::Pod> for Index {
         let existing: Vec<_> = self.pods.keys().cloned().collect();
         reset_with(self, existing, resources);
     }
+}
+
+/// A pod's named TCP container ports (init containers too: native sidecars serve).
+fn named_ports(spec: Option<&core::PodSpec>) -> BTreeMap<String, u16> {
+    let containers = spec
+        .into_iter()
+        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()));
+    containers
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+        .filter_map(|p| Some((p.name.clone()?, u16::try_from(p.container_port).ok()?)))
+        .collect()
 }
 
 impl IndexResource<TrafficSplit> for Index {
@@ -442,7 +459,12 @@ impl IndexResource<HttpRoute> for Index {
     fn apply(&mut self, route: HttpRoute) {
         let key = ObjectKey::of(&route);
         let entry = convert_http_route(&key, &route.spec, created(&route));
-        if self.http_routes.get(&key) != Some(&entry) {
+        let previous = self.http_routes.get(&key);
+        if previous != Some(&entry) {
+            // Only a route attached to a Server (before or after) changes inbound policy.
+            if !entry.servers.is_empty() || previous.is_some_and(|r| !r.servers.is_empty()) {
+                self.dirty.inbound_ns.insert(key.namespace.clone());
+            }
             self.http_routes.insert(key, entry);
             self.dirty.outbound = true;
         }
@@ -450,7 +472,10 @@ impl IndexResource<HttpRoute> for Index {
     }
 
     fn delete(&mut self, key: ObjectKey) {
-        if self.http_routes.remove(&key).is_some() {
+        if let Some(route) = self.http_routes.remove(&key) {
+            if !route.servers.is_empty() {
+                self.dirty.inbound_ns.insert(key.namespace);
+            }
             self.dirty.outbound = true;
         }
         self.publish();

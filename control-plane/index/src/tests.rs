@@ -8,9 +8,17 @@ mod endpoints;
 mod grpc_routes;
 mod http_routes;
 mod inbound;
+mod inbound_routes;
 mod outbound;
+mod policy_authz;
+mod servers;
 
-use crate::{Config, Index, IndexResource, ObjectKey, SharedIndex, crds::TrafficSplit};
+use crate::{
+    Config, Index, IndexResource, ObjectKey, SharedIndex,
+    crds::{
+        AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication, Server, TrafficSplit,
+    },
+};
 use gateway_api::apis::standard::{grpcroutes::GrpcRoute, httproutes::HttpRoute};
 use k8s_openapi::api::{
     core::v1::{Namespace, Pod, Service},
@@ -194,4 +202,92 @@ fn grpc_route(name: &str, spec: Value) -> GrpcRoute {
 /// A GAMMA parentRef: the Service `web`, port 8080.
 fn web_parent() -> Value {
     json!({ "group": "", "kind": "Service", "name": "web", "port": 8080 })
+}
+
+/// A `policy.weft.dev/v1alpha1` object of `kind` in [`NS`].
+fn policy_obj<T: serde::de::DeserializeOwned>(kind: &str, name: &str, spec: Value) -> T {
+    obj(json!({
+        "apiVersion": "policy.weft.dev/v1alpha1", "kind": kind,
+        "metadata": meta(name, json!({})),
+        "spec": spec,
+    }))
+}
+
+/// A Server for the pods labelled `app: <app>`, on `port` (a number or a name).
+fn server(name: &str, app: &str, port: Value) -> Server {
+    policy_obj(
+        "Server",
+        name,
+        json!({ "podSelector": { "matchLabels": { "app": app } }, "port": port }),
+    )
+}
+
+/// An AuthorizationPolicy for `target` (`{group, kind, name}`) requiring `refs`.
+fn authz_policy(name: &str, target: Value, refs: Value) -> AuthorizationPolicy {
+    policy_obj(
+        "AuthorizationPolicy",
+        name,
+        json!({ "targetRef": target, "requiredAuthenticationRefs": refs }),
+    )
+}
+
+fn mesh_tls(name: &str, spec: Value) -> MeshTLSAuthentication {
+    policy_obj("MeshTLSAuthentication", name, spec)
+}
+
+fn network_authn(name: &str, networks: Value) -> NetworkAuthentication {
+    policy_obj(
+        "NetworkAuthentication",
+        name,
+        json!({ "networks": networks }),
+    )
+}
+
+/// A targetRef or authentication ref in the `policy.weft.dev` group.
+fn weft_ref(kind: &str, name: &str) -> Value {
+    json!({ "group": "policy.weft.dev", "kind": kind, "name": name })
+}
+
+/// A meshed pod `name` (labels `app: <app>`) with the container ports `ports` (`[{name, containerPort}]`).
+fn app_pod(name: &str, app: &str, ports: Value) -> Pod {
+    obj(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": NS, "annotations": meshed(),
+            "labels": { "app": app },
+        },
+        "spec": { "serviceAccountName": app, "containers": [{ "name": "app", "ports": ports }] },
+    }))
+}
+
+/// The current value of an inbound watch, marking it seen.
+fn inbound_now(
+    rx: &mut tokio::sync::watch::Receiver<std::sync::Arc<weft_controller_core::InboundServer>>,
+) -> weft_controller_core::InboundServer {
+    (**rx.borrow_and_update()).clone()
+}
+
+/// Whether an inbound watch has a value not seen yet.
+fn inbound_changed(
+    rx: &tokio::sync::watch::Receiver<std::sync::Arc<weft_controller_core::InboundServer>>,
+) -> bool {
+    rx.has_changed().expect("the inbound channel stays open")
+}
+
+/// The authorization an AuthorizationPolicy named `name` in [`NS`] gives.
+fn policy_authorization(
+    name: &str,
+    networks: Vec<weft_controller_core::Network>,
+    authentication: weft_controller_core::Authentication,
+) -> weft_controller_core::Authorization {
+    weft_controller_core::Authorization {
+        resource: weft_controller_core::outbound::ResourceRef::Resource {
+            group: "policy.weft.dev".to_string(),
+            kind: "AuthorizationPolicy".to_string(),
+            namespace: NS.to_string(),
+            name: name.to_string(),
+        },
+        networks,
+        authentication,
+    }
 }

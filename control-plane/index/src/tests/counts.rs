@@ -5,11 +5,15 @@ use super::*;
 /// Counts with `n` objects of every kind and no watches.
 fn kinds(n: usize) -> BTreeMap<&'static str, usize> {
     [
+        "authorizationpolicies",
         "endpointslices",
         "grpcroutes",
         "httproutes",
+        "meshtlsauthentications",
         "namespaces",
+        "networkauthentications",
         "pods",
+        "servers",
         "services",
         "trafficsplits",
     ]
@@ -48,7 +52,33 @@ fn one_of_each(
     )
 }
 
+/// One object of every `policy.weft.dev` kind, named after `s`.
+fn policies_of_each(
+    s: &str,
+) -> (
+    Server,
+    AuthorizationPolicy,
+    MeshTLSAuthentication,
+    NetworkAuthentication,
+) {
+    (
+        server(&format!("srv-{s}"), "web", json!(8080)),
+        authz_policy(
+            &format!("authz-{s}"),
+            weft_ref("Server", &format!("srv-{s}")),
+            json!([]),
+        ),
+        mesh_tls(&format!("mtls-{s}"), json!({ "identities": ["*"] })),
+        network_authn(&format!("net-{s}"), json!([{ "cidr": "10.0.0.0/8" }])),
+    )
+}
+
 fn apply_each(index: &SharedIndex, s: &str) {
+    let (srv, authz, mtls, net) = policies_of_each(s);
+    apply(index, srv);
+    apply(index, authz);
+    apply(index, mtls);
+    apply(index, net);
     let (ns, svc, slice, pod, split, http, grpc) = one_of_each(s);
     apply(index, ns);
     apply(index, svc);
@@ -67,6 +97,10 @@ fn delete_each(index: &SharedIndex, s: &str) {
     delete::<TrafficSplit>(index, NS, &format!("split-{s}"));
     delete::<HttpRoute>(index, NS, &format!("http-{s}"));
     delete::<GrpcRoute>(index, NS, &format!("grpc-{s}"));
+    delete::<Server>(index, NS, &format!("srv-{s}"));
+    delete::<AuthorizationPolicy>(index, NS, &format!("authz-{s}"));
+    delete::<MeshTLSAuthentication>(index, NS, &format!("mtls-{s}"));
+    delete::<NetworkAuthentication>(index, NS, &format!("net-{s}"));
 }
 
 fn reset_each(index: &SharedIndex, names: &[&str]) {
@@ -78,6 +112,11 @@ fn reset_each(index: &SharedIndex, names: &[&str]) {
     reset(index, all.iter().map(|o| o.4.clone()).collect());
     reset(index, all.iter().map(|o| o.5.clone()).collect());
     reset(index, all.iter().map(|o| o.6.clone()).collect());
+    let policies: Vec<_> = names.iter().map(|s| policies_of_each(s)).collect();
+    reset(index, policies.iter().map(|o| o.0.clone()).collect());
+    reset(index, policies.iter().map(|o| o.1.clone()).collect());
+    reset(index, policies.iter().map(|o| o.2.clone()).collect());
+    reset(index, policies.iter().map(|o| o.3.clone()).collect());
 }
 
 #[test]

@@ -5,7 +5,8 @@ use ipnet::IpNet;
 use std::{sync::Arc, time::Duration};
 use tokio::sync::watch;
 use weft_controller_core::{
-    Authentication, Authorization, DefaultPolicy, InboundServer, inbound::InboundProtocol,
+    Authentication, Authorization, DefaultPolicy, InboundProtocol, InboundRoute, InboundServer,
+    Network, outbound::ResourceRef,
 };
 
 fn policy(value: &str) -> Value {
@@ -34,18 +35,20 @@ fn current(rx: &mut watch::Receiver<Arc<InboundServer>>) -> InboundServer {
 #[test]
 fn the_install_default_is_all_unauthenticated() {
     let index = new_index();
-    let all: Vec<IpNet> = ["0.0.0.0/0", "::/0"]
-        .map(|n| n.parse().expect("valid net"))
+    let all: Vec<Network> = ["0.0.0.0/0", "::/0"]
+        .map(|n| n.parse::<IpNet>().expect("valid net").into())
         .into();
+    let authorizations = vec![Authorization {
+        resource: ResourceRef::Default("all-unauthenticated".to_string()),
+        networks: all,
+        authentication: Authentication::Unauthenticated,
+    }];
     let expected = InboundServer {
         protocol: InboundProtocol::Detect {
             timeout: Duration::from_secs(10),
         },
-        authorizations: vec![Authorization {
-            name: "all-unauthenticated".to_string(),
-            networks: all,
-            authentication: Authentication::Unauthenticated,
-        }],
+        authorizations: authorizations.clone(),
+        http_routes: vec![InboundRoute::any_path(authorizations)],
         labels: vec![
             ("kind".to_string(), "default".to_string()),
             ("name".to_string(), "all-unauthenticated".to_string()),
@@ -139,8 +142,12 @@ fn a_pod_annotation_overrides_its_namespace() {
     apply(&index, pod("web-2", "web", policy("cluster-authenticated")));
     let cluster = current(&mut sibling);
     assert_eq!(cluster, server(DefaultPolicy::ClusterAuthenticated, false));
-    let networks = &cluster.authorizations[0].networks;
-    assert_eq!(networks, &Config::default().cluster_networks);
+    let networks: Vec<IpNet> = cluster.authorizations[0]
+        .networks
+        .iter()
+        .map(|n| n.net)
+        .collect();
+    assert_eq!(networks, Config::default().cluster_networks);
 
     delete::<Pod>(&index, NS, "web-1");
     assert!(changed(&rx));
