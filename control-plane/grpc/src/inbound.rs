@@ -1,24 +1,16 @@
 //! `inbound.InboundServerPolicies`: the policy of one port of one pod.
 
+mod convert;
+
 use crate::{
     Workload,
     drain::{BoxStream, Drain},
-    duration,
 };
 use futures::stream;
 use std::sync::Arc;
 use tokio::sync::watch;
-use weft_controller_core::{
-    Authentication, Authorization, DiscoverInboundServer, InboundServer, inbound::InboundProtocol,
-};
-use weft_proto::{
-    http_route as route,
-    inbound::{
-        self as proto, Authn, Authz, IdentitySuffix, PortSpec, Server, authn,
-        inbound_server_policies_server,
-    },
-    meta,
-};
+use weft_controller_core::{DiscoverInboundServer, InboundServer};
+use weft_proto::inbound::{PortSpec, Server, inbound_server_policies_server};
 
 /// Serves `inbound.InboundServerPolicies` from a [`DiscoverInboundServer`].
 #[derive(Clone, Debug)]
@@ -79,7 +71,7 @@ impl<D: DiscoverInboundServer> inbound_server_policies_server::InboundServerPoli
         request: tonic::Request<PortSpec>,
     ) -> Result<tonic::Response<Server>, tonic::Status> {
         let rx = self.subscribe(request.into_inner())?;
-        let server = to_proto(&rx.borrow());
+        let server = convert::server(&rx.borrow());
         Ok(tonic::Response::new(server))
     }
 
@@ -96,101 +88,9 @@ impl<D: DiscoverInboundServer> inbound_server_policies_server::InboundServerPoli
                 // A dropped sender ends the stream; the proxy reconnects.
                 rx.changed().await.ok()?;
             }
-            let server = to_proto(&rx.borrow_and_update());
+            let server = convert::server(&rx.borrow_and_update());
             Some((Ok(server), (rx, false)))
         });
         Ok(tonic::Response::new(self.drain.wrap(servers)))
-    }
-}
-
-// === conversion ===
-
-/// The proto `Server`. A detected HTTP port gets one default route matching every path, with
-/// the server's authorizations, since the proxy authorizes HTTP requests per route.
-fn to_proto(server: &InboundServer) -> Server {
-    let authorizations: Vec<Authz> = server.authorizations.iter().map(authz).collect();
-    let kind = match server.protocol {
-        InboundProtocol::Detect { timeout } => {
-            proto::proxy_protocol::Kind::Detect(proto::proxy_protocol::Detect {
-                timeout: duration(timeout),
-                http_routes: vec![default_route(authorizations.clone())],
-                http_local_rate_limit: None,
-            })
-        }
-        InboundProtocol::Opaque => {
-            proto::proxy_protocol::Kind::Opaque(proto::proxy_protocol::Opaque {})
-        }
-    };
-    Server {
-        protocol: Some(proto::ProxyProtocol { kind: Some(kind) }),
-        server_ips: vec![],
-        authorizations,
-        labels: server.labels.iter().cloned().collect(),
-    }
-}
-
-fn default_route(authorizations: Vec<Authz>) -> proto::HttpRoute {
-    proto::HttpRoute {
-        metadata: Some(default_meta("default")),
-        hosts: vec![],
-        authorizations,
-        rules: vec![proto::http_route::Rule {
-            matches: vec![route::HttpRouteMatch {
-                path: Some(route::PathMatch {
-                    kind: Some(route::path_match::Kind::Prefix("/".to_string())),
-                }),
-                ..Default::default()
-            }],
-            filters: vec![],
-        }],
-    }
-}
-
-fn authz(a: &Authorization) -> Authz {
-    let permit = match &a.authentication {
-        Authentication::Unauthenticated => {
-            authn::Permit::Unauthenticated(authn::PermitUnauthenticated {})
-        }
-        Authentication::MeshTls {
-            identities,
-            suffixes,
-        } => authn::Permit::MeshTls(authn::PermitMeshTls {
-            clients: Some(authn::permit_mesh_tls::Clients::Identities(
-                authn::permit_mesh_tls::PermitClientIdentities {
-                    identities: identities
-                        .iter()
-                        .map(|name| proto::Identity { name: name.clone() })
-                        .collect(),
-                    suffixes: suffixes
-                        .iter()
-                        .map(|parts| IdentitySuffix {
-                            parts: parts.clone(),
-                        })
-                        .collect(),
-                },
-            )),
-        }),
-    };
-    Authz {
-        networks: a
-            .networks
-            .iter()
-            .map(|net| proto::Network {
-                net: Some((*net).into()),
-                except: vec![],
-            })
-            .collect(),
-        authentication: Some(Authn {
-            permit: Some(permit),
-        }),
-        // Deprecated in favour of `metadata`, still read by older proxies.
-        labels: [("name".to_string(), a.name.clone())].into_iter().collect(),
-        metadata: Some(default_meta(&a.name)),
-    }
-}
-
-fn default_meta(name: &str) -> meta::Metadata {
-    meta::Metadata {
-        kind: Some(meta::metadata::Kind::Default(name.to_string())),
     }
 }

@@ -9,7 +9,7 @@
 
 mod convert;
 mod filters;
-mod matches;
+pub(crate) mod matches;
 mod routes;
 
 use crate::drain::{BoxStream, Drain};

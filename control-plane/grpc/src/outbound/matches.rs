@@ -8,7 +8,7 @@ use weft_proto::{
     http_types::{HttpMethod, http_method},
 };
 
-pub(super) fn any_path() -> route::HttpRouteMatch {
+pub(crate) fn any_path() -> route::HttpRouteMatch {
     route::HttpRouteMatch {
         path: Some(route::PathMatch {
             kind: Some(route::path_match::Kind::Prefix("/".to_string())),
@@ -17,7 +17,7 @@ pub(super) fn any_path() -> route::HttpRouteMatch {
     }
 }
 
-pub(super) fn http_match(m: &HttpMatch) -> route::HttpRouteMatch {
+pub(crate) fn http_match(m: &HttpMatch) -> route::HttpRouteMatch {
     route::HttpRouteMatch {
         path: m.path.as_ref().map(|p| route::PathMatch {
             kind: Some(match p {
@@ -85,7 +85,7 @@ pub(super) fn method(m: &str) -> HttpMethod {
     }
 }
 
-pub(super) fn host_match(h: &HostMatch) -> route::HostMatch {
+pub(crate) fn host_match(h: &HostMatch) -> route::HostMatch {
     route::HostMatch {
         r#match: Some(match h {
             HostMatch::Exact(host) => route::host_match::Match::Exact(host.clone()),

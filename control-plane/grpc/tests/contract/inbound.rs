@@ -1,10 +1,14 @@
-//! `InboundServerPolicies.WatchPort`/`GetPort`: both workload forms, bad specs, changes.
+//! `InboundServerPolicies.WatchPort`/`GetPort`: both workload forms, bad specs, changes; the
+//! conversion of every protocol, route and authorization is in `inbound/convert.rs`.
+
+mod convert;
 
 use crate::{Fake, next, start};
 use ipnet::IpNet;
 use std::time::Duration;
 use weft_controller_core::{
-    Authentication, Authorization, InboundServer, inbound::InboundProtocol,
+    Authentication, Authorization, InboundProtocol, InboundRoute, InboundServer,
+    outbound::ResourceRef,
 };
 use weft_proto::{
     http_route as route,
@@ -17,23 +21,25 @@ use weft_proto::{
 };
 
 fn server(protocol: InboundProtocol, name: &str) -> InboundServer {
+    let authorizations = vec![
+        Authorization {
+            resource: ResourceRef::Default("from-cluster".into()),
+            networks: vec!["10.0.0.0/8".parse::<IpNet>().unwrap().into()],
+            authentication: Authentication::MeshTls {
+                identities: vec!["api.shop.serviceaccount.identity.cluster.local".into()],
+                suffixes: vec![vec!["cluster".into(), "local".into()]],
+            },
+        },
+        Authorization {
+            resource: ResourceRef::Default("probes".into()),
+            networks: vec!["0.0.0.0/0".parse::<IpNet>().unwrap().into()],
+            authentication: Authentication::Unauthenticated,
+        },
+    ];
     InboundServer {
         protocol,
-        authorizations: vec![
-            Authorization {
-                name: "from-cluster".into(),
-                networks: vec!["10.0.0.0/8".parse().unwrap()],
-                authentication: Authentication::MeshTls {
-                    identities: vec!["api.shop.serviceaccount.identity.cluster.local".into()],
-                    suffixes: vec![vec!["cluster".into(), "local".into()]],
-                },
-            },
-            Authorization {
-                name: "probes".into(),
-                networks: vec!["0.0.0.0/0".parse().unwrap()],
-                authentication: Authentication::Unauthenticated,
-            },
-        ],
+        http_routes: vec![InboundRoute::any_path(authorizations.clone())],
+        authorizations,
         labels: vec![
             ("kind".into(), "server".into()),
             ("name".into(), name.into()),
