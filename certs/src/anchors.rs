@@ -40,13 +40,18 @@ impl TrustAnchors {
         self.certs.iter().any(|a| a.as_ref() == der)
     }
 
-    /// Fails unless `cert` is signed by one of the anchors.
-    pub(crate) fn check_signed(&self, cert: &X509Certificate<'_>) -> Result<(), CertError> {
+    /// Fails unless `cert` is signed by one of the anchors, and that anchor allows `below`
+    /// intermediate CAs under it.
+    pub(crate) fn check_signed(
+        &self,
+        cert: &X509Certificate<'_>,
+        below: usize,
+    ) -> Result<(), CertError> {
         let mut subjects = Vec::new();
         for der in &self.certs {
             let anchor = cert::parse("trust anchor", der)?;
             if cert::check_signed_by(cert, &anchor).is_ok() {
-                return Ok(());
+                return cert::check_path_len(&anchor, below);
             }
             subjects.push(cert::subject(&anchor));
         }

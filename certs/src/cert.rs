@@ -98,6 +98,24 @@ pub(crate) fn check_ca(cert: &X509Certificate<'_>) -> Result<(), CertError> {
     }
 }
 
+/// Fails if the CA's pathLenConstraint forbids `below` intermediate CAs under it.
+pub(crate) fn check_path_len(cert: &X509Certificate<'_>, below: usize) -> Result<(), CertError> {
+    let limit = match cert.basic_constraints() {
+        Ok(Some(bc)) => bc.value.path_len_constraint,
+        _ => None,
+    };
+    match limit {
+        Some(path_len) if usize::try_from(path_len).is_ok_and(|l| l < below) => {
+            Err(CertError::PathLen {
+                subject: subject(cert),
+                path_len,
+                below,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Fails unless `cert`'s signature verifies with `issuer`'s public key.
 pub(crate) fn check_signed_by(
     cert: &X509Certificate<'_>,

@@ -50,6 +50,18 @@ pub enum CertError {
         /// The certificate's subject.
         subject: String,
     },
+    /// A CA's pathLenConstraint does not allow the intermediates below it.
+    #[error(
+        "CA certificate {subject:?} allows {path_len} intermediate CA(s) below it, but the chain has {below}"
+    )]
+    PathLen {
+        /// The CA's subject.
+        subject: String,
+        /// Its pathLenConstraint.
+        path_len: u32,
+        /// The intermediate CAs below it in the chain.
+        below: usize,
+    },
     /// A certificate's signature does not verify with the key of its expected issuer.
     #[error("certificate {subject:?} is not signed by {issuer}")]
     NotSignedBy {

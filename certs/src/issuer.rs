@@ -58,13 +58,16 @@ impl Issuer {
             .iter()
             .map(|der| cert::parse("issuer chain certificate", der))
             .collect::<Result<Vec<_>, _>>()?;
-        for pair in parsed.windows(2) {
+        // The CA `n` steps above the issuer has `n` intermediate CAs (the issuer among them)
+        // below it; its pathLenConstraint must allow that.
+        for (below, pair) in parsed.windows(2).enumerate() {
             cert::check_ca(&pair[1])?;
             cert::check_validity(&pair[1], now)?;
+            cert::check_path_len(&pair[1], below + 1)?;
             cert::check_signed_by(&pair[0], &pair[1])?;
         }
         if let Some(last) = parsed.last() {
-            anchors.check_signed(last)?;
+            anchors.check_signed(last, parsed.len())?;
         }
         Ok(Issuer { ca, chain })
     }

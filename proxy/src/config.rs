@@ -5,6 +5,10 @@
 
 use std::{collections::BTreeMap, fmt, net::SocketAddr, time::Duration};
 
+mod identity;
+
+pub use identity::IdentityConfig;
+
 /// Where configuration strings come from: the process environment in production, a map in tests.
 pub trait Strings {
     /// The value of `key`, if set.
@@ -76,18 +80,17 @@ pub const KNOWN: &[&str] = &[
     WORKER_THREADS,
     CONTROLLER_ADDR,
     DISCOVERY_TIMEOUT,
+    identity::IDENTITY_ADDR,
+    identity::IDENTITY_NAME,
+    identity::TOKEN_FILE,
+    identity::TRUST_ANCHORS,
+    identity::TRUST_ANCHORS_FILE,
+    identity::CONTROLLER_NAME,
 ];
 
-/// Settings DESIGN.md names for the control plane, identity and tracing, which this proxy does
-/// not use yet: accepted (so injected pods start) with a warning, never silently.
-pub const RESERVED: &[&str] = &[
-    "IDENTITY_ADDR",
-    "IDENTITY_NAME",
-    "TOKEN_FILE",
-    "TRUST_ANCHORS",
-    "TRUST_ANCHORS_FILE",
-    "OTLP_ADDR",
-];
+/// Settings DESIGN.md names (tracing) which this proxy does not use yet: accepted (so injected
+/// pods start) with a warning, never silently.
+pub const RESERVED: &[&str] = &["OTLP_ADDR"];
 
 /// The proxy's whole configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,6 +119,8 @@ pub struct Config {
     /// How long a new target waits for the controller's first answer before falling back to
     /// its original destination.
     pub discovery_timeout: Duration,
+    /// The mesh identity and its trust anchors. Unset: no mTLS (a plaintext mesh).
+    pub identity: Option<IdentityConfig>,
     /// Reserved settings that were set but are not used yet, to warn about.
     pub unused: Vec<String>,
 }
@@ -172,6 +177,7 @@ impl Config {
         let worker_threads = read.parse(WORKER_THREADS, "2", parse_threads);
         let controller = read.controller();
         let discovery_timeout = read.parse(DISCOVERY_TIMEOUT, "3s", parse_duration);
+        let identity = read.identity();
         if !read.errors.is_empty() {
             return Err(ConfigError(read.errors));
         }
@@ -207,6 +213,7 @@ impl Config {
                 worker_threads,
                 controller,
                 discovery_timeout,
+                identity,
                 unused,
             }),
             _ => Err(ConfigError(vec![

@@ -9,9 +9,10 @@
 pub mod destination;
 pub mod outbound;
 
-use crate::{balance::Endpoint, policy::OutboundPolicy};
+use crate::{balance::Endpoint, identity::Identity, policy::OutboundPolicy};
 use std::{
     collections::HashMap,
+    future::Future,
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::Duration,
@@ -44,6 +45,8 @@ pub struct Discovery {
     targets: Mutex<HashMap<SocketAddr, Entry<Option<Arc<OutboundPolicy>>>>>,
     backends: Mutex<HashMap<String, Entry<Endpoints>>>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Set when the controller is reached over mTLS: streams wait for the certificate.
+    identity: Option<Arc<Identity>>,
 }
 
 #[derive(Debug)]
@@ -76,7 +79,21 @@ impl Discovery {
         timeout: Duration,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Arc<Self>, BadAddr> {
-        let channel = GrpcEndpoint::from_shared(format!("http://{addr}"))
+        Self::with_identity(addr, workload, timeout, metrics, None)
+    }
+
+    /// Discovery as with [`Discovery::new`]; with an `identity`, over TLS 1.3 presenting its
+    /// certificate and checking the controller's (see [`Identity::controller_connector`]), and
+    /// no stream starts before the identity is certified.
+    pub fn with_identity(
+        addr: &str,
+        workload: String,
+        timeout: Duration,
+        metrics: Arc<crate::metrics::Metrics>,
+        identity: Option<Arc<Identity>>,
+    ) -> Result<Arc<Self>, BadAddr> {
+        // The scheme stays `http`: TLS is the connector's job, not tonic's.
+        let endpoint = GrpcEndpoint::from_shared(format!("http://{addr}"))
             .map_err(|source| BadAddr {
                 addr: addr.to_string(),
                 source,
@@ -84,8 +101,11 @@ impl Discovery {
             .connect_timeout(Duration::from_secs(3))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(5))
-            .connect_lazy();
+            .keep_alive_timeout(Duration::from_secs(5));
+        let channel = match &identity {
+            Some(identity) => endpoint.connect_with_connector_lazy(identity.controller_connector()),
+            None => endpoint.connect_lazy(),
+        };
         let this = Arc::new(Self {
             channel,
             workload,
@@ -93,6 +113,7 @@ impl Discovery {
             targets: Mutex::default(),
             backends: Mutex::default(),
             metrics,
+            identity,
         });
         let weak = Arc::downgrade(&this);
         tokio::spawn(async move {
@@ -115,13 +136,13 @@ impl Discovery {
         }
         let (tx, rx) = watch::channel(None);
         let tx = Arc::new(tx);
-        let task = tokio::spawn(outbound::watch(
+        let task = tokio::spawn(self.after_certified(outbound::watch(
             self.channel.clone(),
             self.workload.clone(),
             target,
             tx.clone(),
             self.metrics.clone(),
-        ));
+        )));
         targets.insert(
             target,
             Entry {
@@ -147,13 +168,13 @@ impl Discovery {
         }
         let (tx, rx) = watch::channel(Endpoints::default());
         let tx = Arc::new(tx);
-        let task = tokio::spawn(destination::watch(
+        let task = tokio::spawn(self.after_certified(destination::watch(
             self.channel.clone(),
             path.to_string(),
             destination::Load { rtt, decay },
             tx.clone(),
             self.metrics.clone(),
-        ));
+        )));
         backends.insert(
             path.to_string(),
             Entry {
@@ -163,6 +184,22 @@ impl Discovery {
             },
         );
         rx
+    }
+
+    /// Runs `watch` once the identity (if any) is certified: the controller wants a client
+    /// certificate, and a stream started without one would only fail and back off. Until
+    /// then a target waits as for a controller that has not answered yet.
+    fn after_certified<F>(&self, watch: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let identity = self.identity.clone();
+        async move {
+            if let Some(identity) = identity {
+                identity.certified().await;
+            }
+            watch.await;
+        }
     }
 
     /// Drops entries that no connection holds and nobody looked up for [`IDLE`].

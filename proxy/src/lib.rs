@@ -11,6 +11,7 @@ pub mod detect;
 pub mod discover;
 pub mod drain;
 pub mod http;
+pub mod identity;
 pub mod io;
 pub mod metrics;
 pub mod orig_dst;
@@ -123,12 +124,26 @@ pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
     let (trigger, drain) = drain::channel();
     let ready = Arc::new(AtomicBool::new(false));
     let opaque_ports = Arc::new(config.opaque_ports.clone());
+    // Made before anything that needs it: the data path's TLS and discovery's mTLS.
+    let identity: Option<Arc<identity::Identity>> = match config.identity.clone() {
+        Some(id) => {
+            tracing::info!(identity = %id.name, addr = %id.addr, "certifying with the controller");
+            Some(identity::spawn(id, metrics.clone()))
+        }
+        None => {
+            tracing::warn!(
+                "no identity configured (WEFT_PROXY_IDENTITY_*): mTLS disabled, mesh traffic is plaintext"
+            );
+            None
+        }
+    };
     let discovery = match &config.controller {
-        Some(addr) => Some(discover::Discovery::new(
+        Some(addr) => Some(discover::Discovery::with_identity(
             addr,
             config.workload.clone().unwrap_or_default(),
             config.discovery_timeout,
             metrics.clone(),
+            identity.clone(),
         )?),
         None => None,
     };
@@ -166,14 +181,26 @@ pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
     for l in bound.admin {
         tokio::spawn(admin.clone().serve(l));
     }
-    ready.store(true, Ordering::Release);
-    tracing::info!(?ins, ?outs, ?admins, workload = ?config.workload, "proxy ready");
+    tracing::info!(?ins, ?outs, ?admins, workload = ?config.workload, "proxy serving");
+    // Listeners serve at once; readiness, what Kubernetes gates on, waits for a certificate.
+    let readiness = tokio::spawn({
+        let ready = ready.clone();
+        let identity = identity.clone();
+        async move {
+            if let Some(identity) = identity {
+                identity.certified().await;
+            }
+            ready.store(true, Ordering::Release);
+            tracing::info!("proxy ready");
+        }
+    });
 
     tokio::select! {
         _ = sigterm.recv() => tracing::info!("SIGTERM: draining"),
         _ = sigint.recv() => tracing::info!("SIGINT: draining"),
         () = drain.signaled() => tracing::info!("shutdown requested: draining"),
     }
+    readiness.abort();
     ready.store(false, Ordering::Release);
     let left = trigger.drain(config.shutdown_grace).await;
     if left > 0 {

@@ -104,6 +104,7 @@ pub struct Metrics {
     resident_memory: Gauge,
     cpu_seconds: Gauge<f64, AtomicU64>,
     control_updates: Family<KindLabels, Counter>,
+    identity_expiry: Gauge,
 }
 
 /// Labels of control-plane update counters.
@@ -145,6 +146,12 @@ impl Metrics {
         let resident_memory = Gauge::default();
         let cpu_seconds = Gauge::<f64, AtomicU64>::default();
         let control_updates = Family::default();
+        let identity_expiry = Gauge::default();
+        registry.register(
+            "identity_cert_expiration_timestamp_seconds",
+            "When the proxy's current certificate expires, in seconds since the Unix epoch (0: none yet)",
+            identity_expiry.clone(),
+        );
         registry.register(
             "control_plane_updates",
             "Updates received from the controller, by stream kind",
@@ -195,7 +202,17 @@ impl Metrics {
             resident_memory,
             cpu_seconds,
             control_updates,
+            identity_expiry,
         })
+    }
+
+    /// Records when the proxy's newly installed certificate expires.
+    pub fn set_identity_expiry(&self, not_after: std::time::SystemTime) {
+        let secs = not_after
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.identity_expiry
+            .set(i64::try_from(secs).unwrap_or(i64::MAX));
     }
 
     /// Counts one message from the controller on a `kind` stream (`outbound_policy`,
@@ -326,5 +343,17 @@ mod tests {
         drop(conn);
         assert!(m.encode().contains(r#"tcp_open_connections{direction="outbound",target_addr="10.0.0.1:80",protocol="http1"} 0"#));
         assert!(text.contains("process_resident_memory_bytes "));
+    }
+
+    #[test]
+    fn the_certificate_expiry_is_in_seconds_since_the_epoch() {
+        let m = Metrics::new();
+        let name = "identity_cert_expiration_timestamp_seconds";
+        let text = m.encode();
+        assert!(text.contains(&format!("\n{name} 0\n")), "{text}");
+        let ms = std::time::Duration::from_millis(1_700_000_000_900);
+        m.set_identity_expiry(std::time::SystemTime::UNIX_EPOCH + ms);
+        let text = m.encode();
+        assert!(text.contains(&format!("\n{name} 1700000000\n")), "{text}");
     }
 }

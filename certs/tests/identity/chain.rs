@@ -177,25 +177,54 @@ fn other_workload_key_types_are_accepted() {
 #[test]
 fn an_issuer_may_carry_further_intermediates() {
     let pki = pki();
-    // root → issuer (pathlen 0 is not enforced here) → second issuer, loaded with its chain.
-    let issuer_ca = Ca::from_pem(&pki.issuer_files.cert_pem, &pki.issuer_files.key_pem).unwrap();
-    let second = generate_issuer(&issuer_ca, "cluster.local", DAY).unwrap();
-    let bundle = format!(
-        "{}{}{}",
-        second.cert_pem, pki.issuer_files.cert_pem, pki.root.cert_pem
-    );
-    let issuer = Issuer::load(&bundle, &second.key_pem, &pki.anchors).unwrap();
-    // The root copy in the bundle is dropped.
-    assert_eq!(issuer.chain().len(), 2);
-    assert_eq!(issuer.chain()[1], pki.issuer.chain()[0]);
+    // root → mid (pathlen 1) → issuer, loaded with mid (and a copy of the root) in its PEM.
+    let root_key = rcgen::KeyPair::from_pem(&pki.root.key_pem).unwrap();
+    let root = rcgen::Issuer::from_ca_cert_pem(&pki.root.cert_pem, root_key).unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "mid");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(1));
+    let mid_key = rcgen::KeyPair::generate().unwrap();
+    let mid_pem = params.signed_by(&mid_key, &root).unwrap().pem();
+    let mid = Ca::from_pem(&mid_pem, &mid_key.serialize_pem()).unwrap();
+    let below_mid = generate_issuer(&mid, "cluster.local", DAY).unwrap();
+
+    let bundle = format!("{}{}{}", below_mid.cert_pem, mid_pem, pki.root.cert_pem);
+    let issuer = Issuer::load(&bundle, &below_mid.key_pem, &pki.anchors).unwrap();
+    assert_eq!(issuer.chain().len(), 2, "the root copy is dropped");
+    assert_eq!(issuer.chain()[1], mid.cert_der().clone());
 
     let (_, csr) = csr_for(&web());
     let leaf = issuer
         .certify(&csr, &web(), DAY, SystemTime::now())
         .unwrap();
     assert_eq!(leaf.chain.len(), 3);
+    let (_, leaf_x) = X509Certificate::from_der(&leaf.chain[0]).unwrap();
+    let (_, issuer_x) = X509Certificate::from_der(&leaf.chain[1]).unwrap();
+    leaf_x
+        .verify_signature(Some(issuer_x.public_key()))
+        .unwrap();
 
     // Out of order, the chain does not verify.
-    let swapped = format!("{}{}", pki.issuer_files.cert_pem, second.cert_pem);
-    assert!(Issuer::load(&swapped, &pki.issuer_files.key_pem, &pki.anchors).is_err());
+    let swapped = format!("{}{}", mid_pem, below_mid.cert_pem);
+    assert!(Issuer::load(&swapped, &mid_key.serialize_pem(), &pki.anchors).is_err());
+
+    // The standard issuer has pathlen 0: an issuer below it would be refused by every peer.
+    let issuer_ca = Ca::from_pem(&pki.issuer_files.cert_pem, &pki.issuer_files.key_pem).unwrap();
+    let too_deep = generate_issuer(&issuer_ca, "cluster.local", DAY).unwrap();
+    let bundle = format!("{}{}", too_deep.cert_pem, pki.issuer_files.cert_pem);
+    let err = Issuer::load(&bundle, &too_deep.key_pem, &pki.anchors).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            weft_certs::CertError::PathLen {
+                path_len: 0,
+                below: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("CN=issuer.cluster.local"), "{err}");
 }

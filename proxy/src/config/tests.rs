@@ -135,3 +135,172 @@ fn the_controller_address_is_checked() {
         assert!(err.0[0].contains("expected HOST:PORT"), "{bad}: {err:?}");
     }
 }
+
+// === identity ===
+
+const NAME: &str = "web.shop.serviceaccount.identity.cluster.local";
+
+fn root_pem() -> String {
+    weft_certs::generate_root("cluster.local", Duration::from_secs(3600))
+        .expect("a root")
+        .cert_pem
+}
+
+fn identity_env(pem: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "IDENTITY_ADDR",
+            "weft-identity.weft.svc.cluster.local:8080".into(),
+        ),
+        ("IDENTITY_NAME", NAME.into()),
+        ("TOKEN_FILE", "/var/run/secrets/tokens/weft-identity".into()),
+        ("TRUST_ANCHORS", pem.into()),
+    ]
+}
+
+fn with(pairs: &[(&'static str, String)]) -> Result<Config, ConfigError> {
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Config::from_strings(&env(&pairs))
+}
+
+#[test]
+fn no_identity_settings_means_no_identity() {
+    assert_eq!(
+        Config::from_strings(&env(&[])).expect("valid").identity,
+        None
+    );
+}
+
+#[test]
+fn a_full_identity_is_parsed_with_the_default_controller_name() {
+    let pem = root_pem();
+    let c = with(&identity_env(&pem)).expect("valid");
+    let id = c.identity.expect("an identity");
+    assert_eq!(id.addr, "weft-identity.weft.svc.cluster.local:8080");
+    assert_eq!(id.name.dns_name(), NAME);
+    assert_eq!(
+        id.token_file,
+        std::path::PathBuf::from("/var/run/secrets/tokens/weft-identity")
+    );
+    let anchors = weft_certs::TrustAnchors::from_pem(&pem).expect("anchors");
+    assert_eq!(id.trust_anchors, anchors.certs());
+    assert_eq!(
+        id.controller_name.to_str(),
+        "weft-controller.weft.serviceaccount.identity.cluster.local"
+    );
+    assert!(
+        c.unused.is_empty(),
+        "identity settings are used: {:?}",
+        c.unused
+    );
+}
+
+#[test]
+fn anchors_may_come_from_a_file_and_the_controller_name_may_be_given() {
+    let path = std::env::temp_dir().join(format!("weft-anchors-{}.pem", std::process::id()));
+    std::fs::write(&path, root_pem()).expect("write the anchors");
+    let mut pairs = identity_env("");
+    pairs.pop();
+    pairs.push(("TRUST_ANCHORS_FILE", path.display().to_string()));
+    pairs.push(("CONTROLLER_NAME", "identity.weft.example".into()));
+    let c = with(&pairs);
+    let _ = std::fs::remove_file(&path);
+    let id = c.expect("valid").identity.expect("an identity");
+    assert_eq!(id.trust_anchors.len(), 1);
+    assert_eq!(id.controller_name.to_str(), "identity.weft.example");
+}
+
+#[test]
+fn a_partial_identity_lists_what_is_missing() {
+    let err = with(&identity_env("")[..2]).expect_err("partial");
+    let text = err.to_string();
+    assert_eq!(err.0.len(), 1, "{text}");
+    for needle in [
+        "identity is partly configured",
+        "WEFT_PROXY_IDENTITY_ADDR, WEFT_PROXY_IDENTITY_NAME set",
+        "WEFT_PROXY_TOKEN_FILE, WEFT_PROXY_TRUST_ANCHORS (or TRUST_ANCHORS_FILE) missing",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    // The controller name alone is a partial set too.
+    let err = with(&[("CONTROLLER_NAME", "weft-controller.example".into())]).expect_err("partial");
+    assert!(
+        err.0[0]
+            .contains("WEFT_PROXY_IDENTITY_ADDR, WEFT_PROXY_IDENTITY_NAME, WEFT_PROXY_TOKEN_FILE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_identity_values_are_each_reported() {
+    let mut pairs =
+        identity_env("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
+    pairs[0].1 = "weft-identity".into();
+    pairs[1].1 = "web.shop.svc.cluster.local".into();
+    pairs.push(("CONTROLLER_NAME", "not a name".into()));
+    let err = with(&pairs).expect_err("invalid");
+    let text = err.to_string();
+    assert_eq!(err.0.len(), 4, "{text}");
+    for needle in [
+        "WEFT_PROXY_IDENTITY_ADDR=\"weft-identity\": expected HOST:PORT",
+        "WEFT_PROXY_IDENTITY_NAME=\"web.shop.svc.cluster.local\": \"web.shop.svc.cluster.local\" is not a Weft identity",
+        "WEFT_PROXY_TRUST_ANCHORS=\"-----BEGIN CERTIFICATE-----",
+        "not usable trust anchors: trust anchors",
+        "WEFT_PROXY_CONTROLLER_NAME=\"not a name\": not a DNS name",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn anchors_are_checked_and_given_once() {
+    let missing = "/nonexistent/weft/anchors.pem";
+    let mut pairs = identity_env("");
+    pairs.pop();
+    pairs.push(("TRUST_ANCHORS_FILE", missing.into()));
+    let err = with(&pairs).expect_err("unreadable");
+    assert!(
+        err.0[0].contains(
+            "WEFT_PROXY_TRUST_ANCHORS_FILE=\"/nonexistent/weft/anchors.pem\": cannot read"
+        ),
+        "{err}"
+    );
+
+    let mut pairs = identity_env(&root_pem());
+    pairs.push(("TRUST_ANCHORS_FILE", missing.into()));
+    let err = with(&pairs).expect_err("both");
+    assert!(
+        err.0[0].contains("set the PEM or the file, not both"),
+        "{err}"
+    );
+
+    // A workload certificate is not a CA, so it cannot be an anchor; the CertError says so.
+    let err = with(&identity_env(&leaf_pem())).expect_err("not a CA");
+    assert!(err.0[0].contains("WEFT_PROXY_TRUST_ANCHORS="), "{err}");
+    assert!(err.0[0].contains("is not a CA"), "{err}");
+}
+
+fn leaf_pem() -> String {
+    let td = "cluster.local";
+    let root = weft_certs::generate_root(td, Duration::from_secs(3600)).expect("a root");
+    let ca = weft_certs::Ca::from_pem(&root.cert_pem, &root.key_pem).expect("the root");
+    let issuer =
+        weft_certs::generate_issuer(&ca, td, Duration::from_secs(3600)).expect("an issuer");
+    let anchors = weft_certs::TrustAnchors::from_pem(&root.cert_pem).expect("anchors");
+    let issuer =
+        weft_certs::Issuer::load(&issuer.cert_pem, &issuer.key_pem, &anchors).expect("the issuer");
+    let id = weft_certs::ServiceAccountIdentity::parse_dns(NAME).expect("a name");
+    let csr = weft_certs::LeafKey::generate()
+        .expect("a key")
+        .csr_der(&id)
+        .expect("a CSR");
+    let leaf = issuer
+        .certify(
+            &csr,
+            &id,
+            Duration::from_secs(600),
+            std::time::SystemTime::now(),
+        )
+        .expect("a leaf");
+    weft_certs::cert_to_pem(&leaf.chain[0])
+}
