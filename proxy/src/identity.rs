@@ -7,6 +7,7 @@
 
 mod certify;
 pub mod connect;
+mod schedule;
 
 use crate::{config::IdentityConfig, metrics::Metrics};
 use rustls::{
