@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod policy;
 pub mod proxy;
 pub mod tcp;
+pub mod tls;
 
 use crate::{
     admin::Admin,
@@ -50,6 +51,9 @@ pub enum Error {
     /// The controller address is unusable.
     #[error(transparent)]
     Controller(#[from] discover::BadAddr),
+    /// Mesh TLS could not be configured.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// Signal handlers could not be installed.
     #[error("cannot watch for SIGTERM: {0}")]
     Signal(std::io::Error),
@@ -57,6 +61,9 @@ pub enum Error {
 
 /// How long an upstream TCP connect may take before the request fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a mesh TLS handshake may take, either way.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Listeners bound before anything is served, so a busy port fails start-up at once.
 pub struct Bound {
@@ -147,19 +154,24 @@ pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
         )?),
         None => None,
     };
+    let tls = match &identity {
+        Some(id) => Some(tls::MeshTls::new(id.clone(), TLS_HANDSHAKE_TIMEOUT)?),
+        None => None,
+    };
     let direction = |direction| {
         Arc::new(Proxy {
             direction,
             opaque_ports: opaque_ports.clone(),
             detect_timeout: config.detect_timeout,
             connect_timeout: CONNECT_TIMEOUT,
-            clients: Clients::new(CONNECT_TIMEOUT),
+            clients: Clients::new(CONNECT_TIMEOUT, tls.clone()),
             metrics: metrics.clone(),
             drain: drain.clone(),
             discovery: match direction {
                 Direction::Outbound => discovery.clone(),
                 Direction::Inbound => None,
             },
+            tls: tls.clone(),
         })
     };
     let (inbound, outbound) = (

@@ -90,10 +90,32 @@ pub fn opaque_routes(policy: &OutboundPolicy) -> Option<&OpaqueRoutes> {
 }
 
 /// Where an opaque connection goes.
+#[derive(Debug)]
+pub struct OpaqueTarget {
+    /// The address to connect to.
+    pub addr: SocketAddr,
+    /// The identity a meshed endpoint must prove.
+    pub server_id: Option<String>,
+    /// Counts the connection against the endpoint while it is open.
+    pub guard: Option<ConnGuard>,
+}
+
+impl OpaqueTarget {
+    /// Straight to `addr`, in plaintext.
+    pub fn direct(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            server_id: None,
+            guard: None,
+        }
+    }
+}
+
+/// Where an opaque connection goes.
 pub async fn opaque_target(
     discovery: &Discovery,
     routes: &OpaqueRoutes,
-) -> Result<(SocketAddr, Option<ConnGuard>), String> {
+) -> Result<OpaqueTarget, String> {
     if policy::denied(&routes.filters).is_some() {
         return Err(format!("route {} forbids this connection", routes.name));
     }
@@ -103,7 +125,7 @@ pub async fn opaque_target(
     };
     let backend = picked.ok_or_else(|| format!("route {} has no backends", routes.name))?;
     match &backend.backend.kind {
-        BackendKind::Forward { addr, .. } => Ok((*addr, None)),
+        BackendKind::Forward { addr, .. } => Ok(OpaqueTarget::direct(*addr)),
         BackendKind::Unavailable => Err(format!("backend {} is unavailable", backend.backend.name)),
         BackendKind::Balancer {
             path,
@@ -113,7 +135,11 @@ pub async fn opaque_target(
             let eps = endpoints(discovery, path, *default_rtt, *decay).await;
             let ep = balance::p2c_least_connections(&eps.endpoints)
                 .ok_or_else(|| format!("no endpoints for {path}"))?;
-            Ok((ep.addr, Some(ep.open_connection())))
+            Ok(OpaqueTarget {
+                addr: ep.addr,
+                server_id: ep.identity.clone(),
+                guard: Some(ep.open_connection()),
+            })
         }
     }
 }
@@ -194,7 +220,7 @@ pub struct RouteHttp {
 #[derive(Debug, Default)]
 struct ConnCache {
     endpoints: HashMap<String, watch::Receiver<Endpoints>>,
-    clients: HashMap<SocketAddr, Client>,
+    clients: HashMap<SocketAddr, (Option<String>, Client)>,
 }
 
 impl RouteHttp {
@@ -219,14 +245,18 @@ impl RouteHttp {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The pooled client for `target`.
-    fn client(&self, target: SocketAddr) -> Client {
+    /// The pooled client for `target`, which must prove `server_id` if it is meshed.
+    fn client(&self, target: SocketAddr, server_id: Option<&str>) -> Client {
         let mut cache = self.cache();
-        if let Some(c) = cache.clients.get(&target) {
+        if let Some((id, c)) = cache.clients.get(&target)
+            && id.as_deref() == server_id
+        {
             return c.clone();
         }
-        let client = self.proxy.clients.get(target, self.version);
-        cache.clients.insert(target, client.clone());
+        let client = self.proxy.clients.get(target, self.version, server_id);
+        cache
+            .clients
+            .insert(target, (server_id.map(str::to_string), client.clone()));
         client
     }
 }
@@ -313,7 +343,7 @@ impl RouteHttp {
     }
 
     async fn send(&self, target: SocketAddr, req: Request<ReqBody>) -> Response<ProxyBody> {
-        let client = self.client(target);
+        let client = self.client(target, None);
         match forward::send(&client, target, &self.proxy.drain, req).await {
             Ok(rsp) => rsp,
             Err(Failed::Request(why)) => error(StatusCode::BAD_REQUEST, why),
@@ -355,7 +385,7 @@ impl RouteHttp {
                 return error(StatusCode::BAD_GATEWAY, "request cannot be retried");
             };
             let in_flight = ep.start();
-            let client = self.client(ep.addr);
+            let client = self.client(ep.addr, ep.identity.as_deref());
             match forward::send(&client, ep.addr, &self.proxy.drain, this_req).await {
                 Ok(rsp) => {
                     if rsp.status().is_server_error() {

@@ -10,8 +10,9 @@ use crate::{
     io::{CountedIo, PrefixedIo},
     metrics::{self, ConnLabels, Direction, Metrics},
     orig_dst::{OrigDst, orig_dst},
-    outbound::{self, Policies, RouteHttp},
+    outbound::{self, OpaqueTarget, Policies, RouteHttp},
     tcp,
+    tls::{self, MeshTls},
 };
 use bytes::Bytes;
 use std::{
@@ -19,7 +20,10 @@ use std::{
     sync::Arc,
     time::Duration,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::{TcpListener, TcpStream},
+};
 
 /// Settings and shared state of one direction.
 #[derive(Debug)]
@@ -40,6 +44,8 @@ pub struct Proxy {
     pub drain: Drain,
     /// The controller's view of targets; `None` forwards to original destinations.
     pub discovery: Option<Arc<Discovery>>,
+    /// Mesh TLS, when the proxy has an identity.
+    pub tls: Option<MeshTls>,
 }
 
 impl Proxy {
@@ -80,7 +86,7 @@ impl Proxy {
         }
     }
 
-    async fn handle(self: Arc<Self>, mut tcp: TcpStream, peer: SocketAddr) {
+    async fn handle(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
         let direction = self.direction.as_str();
         let _ = tcp.set_nodelay(true);
         let orig = match orig_dst(&tcp) {
@@ -90,36 +96,129 @@ impl Proxy {
                 return;
             }
         };
-        let target = self.target(orig);
+        let conn = Conn {
+            peer,
+            orig,
+            target: self.target(orig),
+        };
+        match self.direction {
+            Direction::Outbound => self.outbound(tcp, conn).await,
+            Direction::Inbound => self.inbound(tcp, conn).await,
+        }
+    }
+
+    /// Follows the controller's policy for the original destination (if there is a
+    /// controller), detects the protocol and forwards.
+    async fn outbound(self: Arc<Self>, mut tcp: TcpStream, conn: Conn) {
         let policies = match &self.discovery {
-            Some(d) => Some((d.clone(), Arc::new(Policies::resolve(d, orig.0).await))),
+            Some(d) => Some((d.clone(), Arc::new(Policies::resolve(d, conn.orig.0).await))),
             None => None,
         };
         let known_opaque = policies.as_ref().is_some_and(|(_, p)| {
             matches!(p.current().protocol, crate::policy::Protocol::Opaque(_))
         });
-        let (protocol, prefix) = if known_opaque || self.opaque_ports.contains(orig.0.port()) {
-            (Protocol::Opaque, Bytes::new())
+        let detected = if known_opaque {
+            Ok((Protocol::Opaque, Bytes::new()))
         } else {
-            match detect::detect(&mut tcp, self.detect_timeout).await {
-                Ok(found) => found,
-                Err(e) => {
-                    tracing::debug!(direction, %peer, error = %e, "client failed during detection");
-                    return;
+            self.detect(&mut tcp, conn.orig).await
+        };
+        match detected {
+            Ok((protocol, prefix)) => {
+                self.forward(PrefixedIo::new(prefix, tcp), protocol, &conn, policies)
+                    .await;
+            }
+            Err(e) => tracing::debug!(direction = "outbound", peer = %conn.peer, error = %e, "client failed during detection"),
+        }
+    }
+
+    /// Terminates mesh TLS addressed to this proxy (learning the client's identity), passes
+    /// other TLS through, and forwards to the app.
+    async fn inbound(self: Arc<Self>, mut tcp: TcpStream, conn: Conn) {
+        let Some(tls) = self.tls.clone() else {
+            match self.detect(&mut tcp, conn.orig).await {
+                Ok((protocol, prefix)) => {
+                    self.forward(PrefixedIo::new(prefix, tcp), protocol, &conn, None)
+                        .await;
                 }
+                Err(e) => tracing::debug!(direction = "inbound", peer = %conn.peer, error = %e, "client failed during detection"),
+            }
+            return;
+        };
+        // Meshed clients speak first (a ClientHello), even on opaque ports, so those ports
+        // wait briefly for it before treating the connection as opaque.
+        let first = if self.opaque_ports.contains(conn.orig.0.port()) {
+            detect::detect(&mut tcp, OPAQUE_TLS_WAIT.min(self.detect_timeout)).await
+        } else {
+            detect::detect(&mut tcp, self.detect_timeout).await
+        };
+        let (protocol, prefix) = match first {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::debug!(direction = "inbound", peer = %conn.peer, error = %e, "client failed during detection");
+                return;
             }
         };
+        if protocol != Protocol::Tls {
+            let protocol = if self.opaque_ports.contains(conn.orig.0.port()) {
+                Protocol::Opaque
+            } else {
+                protocol
+            };
+            self.forward(PrefixedIo::new(prefix, tcp), protocol, &conn, None)
+                .await;
+            return;
+        }
+        match tls.accept(tcp, prefix).await {
+            Ok(tls::Inbound::Mesh { mut io, client_id }) => {
+                tracing::debug!(peer = %conn.peer, %client_id, "mesh TLS terminated");
+                match self.detect(&mut io, conn.orig).await {
+                    Ok((protocol, prefix)) => {
+                        self.forward(PrefixedIo::new(prefix, io), protocol, &conn, None)
+                            .await;
+                    }
+                    Err(e) => tracing::debug!(direction = "inbound", peer = %conn.peer, %client_id, error = %e, "client failed during detection"),
+                }
+            }
+            Ok(tls::Inbound::Passthrough(io)) => {
+                self.forward(io, Protocol::Tls, &conn, None).await;
+            }
+            Err(e) => {
+                tracing::info!(direction = "inbound", peer = %conn.peer, error = %e, "closing connection");
+            }
+        }
+    }
+
+    /// The protocol of a connection to `orig`: opaque ports skip detection.
+    async fn detect<I: AsyncRead + Unpin>(
+        &self,
+        io: &mut I,
+        orig: OrigDst,
+    ) -> std::io::Result<(Protocol, Bytes)> {
+        if self.opaque_ports.contains(orig.0.port()) {
+            return Ok((Protocol::Opaque, Bytes::new()));
+        }
+        detect::detect(io, self.detect_timeout).await
+    }
+
+    /// Serves HTTP or copies bytes to where the connection goes.
+    async fn forward<I>(
+        self: &Arc<Self>,
+        io: I,
+        protocol: Protocol,
+        c: &Conn,
+        policies: Option<(Arc<Discovery>, Arc<Policies>)>,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let direction = self.direction.as_str();
+        let (peer, target) = (c.peer, c.target);
         let label = metrics::target_label(target);
         let conn = self.metrics.connection(&ConnLabels {
             direction: self.direction,
             target_addr: label.clone(),
             protocol: protocol_label(protocol),
         });
-        let io = CountedIo::new(
-            PrefixedIo::new(prefix, tcp),
-            conn.read.clone(),
-            conn.write.clone(),
-        );
+        let io = CountedIo::new(io, conn.read.clone(), conn.write.clone());
         tracing::debug!(direction, %peer, %target, ?protocol, "forwarding");
         match protocol {
             Protocol::Http1 | Protocol::Http2 => {
@@ -140,7 +239,7 @@ impl Proxy {
                         let svc = tower::ServiceBuilder::new()
                             .layer(record)
                             .service(Forward::new(
-                                self.clients.get(target, version),
+                                self.clients.get(target, version, None),
                                 target,
                                 self.drain.clone(),
                             ));
@@ -152,32 +251,47 @@ impl Proxy {
                 }
             }
             Protocol::Tls | Protocol::Opaque => {
-                let (upstream, _guard) = match &policies {
+                let upstream = match &policies {
                     Some((discovery, policies)) => {
                         let policy = policies.current();
                         match outbound::opaque_routes(&policy) {
-                            Some(routes) => {
-                                match outbound::opaque_target(discovery, routes).await {
-                                    Ok(t) => t,
-                                    Err(why) => {
-                                        tracing::info!(direction, %peer, %target, reason = %why, "closing connection");
-                                        return;
-                                    }
+                            Some(routes) => match outbound::opaque_target(discovery, routes).await {
+                                Ok(t) => t,
+                                Err(why) => {
+                                    tracing::info!(direction, %peer, %target, reason = %why, "closing connection");
+                                    return;
                                 }
-                            }
-                            None => (target, None),
+                            },
+                            None => OpaqueTarget::direct(target),
                         }
                     }
-                    None => (target, None),
+                    None => OpaqueTarget::direct(target),
                 };
-                if let Err(e) = tcp::forward(io, upstream, self.connect_timeout).await {
-                    tracing::info!(direction, %peer, %target, %upstream, error = %e, "TCP forward failed");
+                let tls = self
+                    .tls
+                    .as_ref()
+                    .zip(upstream.server_id.as_deref());
+                if let Err(e) = tcp::forward(io, upstream.addr, self.connect_timeout, tls).await {
+                    tracing::info!(direction, %peer, %target, upstream = %upstream.addr, error = %e, "TCP forward failed");
                 }
+                drop(upstream.guard);
             }
         }
         drop(conn);
     }
 }
+
+/// Where an accepted connection came from and was going.
+#[derive(Clone, Copy, Debug)]
+struct Conn {
+    peer: SocketAddr,
+    orig: OrigDst,
+    target: SocketAddr,
+}
+
+/// How long an inbound connection on an opaque port waits for a meshed client's ClientHello
+/// before it is forwarded as opaque (server-speaks-first protocols from unmeshed clients).
+const OPAQUE_TLS_WAIT: Duration = Duration::from_millis(100);
 
 fn protocol_label(p: Protocol) -> &'static str {
     match p {

@@ -1,10 +1,12 @@
 //! Pooled upstream HTTP clients, one per target address and version.
 //!
 //! A transparent proxy must connect to the original destination, not to whatever the `Host`
-//! header names, so each client has a connector bound to one address; hyper's pool then keeps
-//! idle keep-alive connections per authority on it.
+//! header names, so each client has a connector bound to one address (and, for a meshed
+//! endpoint, the identity its TLS certificate must name); hyper's pool then keeps idle
+//! keep-alive connections per authority on it.
 
 use super::Version;
+use crate::tls::{Conn, MeshTls, TlsError};
 use http::Uri;
 use hyper_util::{
     client::legacy,
@@ -13,6 +15,7 @@ use hyper_util::{
 use std::{
     collections::HashMap,
     future::Future,
+    sync::Arc,
     io,
     net::SocketAddr,
     pin::Pin,
@@ -28,8 +31,9 @@ pub type Client = legacy::Client<Connector, super::ReqBody>;
 /// Clients shared by every connection of one direction.
 #[derive(Debug)]
 pub struct Clients {
-    by_target: Mutex<HashMap<(SocketAddr, Version), Client>>,
+    by_target: Mutex<HashMap<(SocketAddr, Version), (Option<Arc<str>>, Client)>>,
     connect_timeout: Duration,
+    tls: Option<MeshTls>,
 }
 
 /// Beyond this many targets the map is cleared; targets in use rebuild their entry, and
@@ -37,28 +41,37 @@ pub struct Clients {
 const MAX_TARGETS: usize = 10_000;
 
 impl Clients {
-    /// No clients yet; connections time out after `connect_timeout`.
-    pub fn new(connect_timeout: Duration) -> Self {
+    /// No clients yet; connections time out after `connect_timeout`; meshed endpoints get
+    /// mesh TLS when `tls` is set.
+    pub fn new(connect_timeout: Duration, tls: Option<MeshTls>) -> Self {
         Self {
             by_target: Mutex::new(HashMap::new()),
             connect_timeout,
+            tls,
         }
     }
 
-    /// The client for `target` speaking `version`, made on first use.
-    pub fn get(&self, target: SocketAddr, version: Version) -> Client {
+    /// The client for `target` speaking `version`, made on first use. `server_id` is the
+    /// endpoint's mesh identity, if it is meshed: with mesh TLS on, its connections are TLS
+    /// and its certificate must name that identity.
+    pub fn get(&self, target: SocketAddr, version: Version, server_id: Option<&str>) -> Client {
+        let server_id = server_id.filter(|_| self.tls.is_some());
         // A poisoned lock only means another connection panicked mid-insert; the map is
         // still a valid cache.
         let mut map = self.by_target.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = map.get(&(target, version)) {
+        if let Some((id, c)) = map.get(&(target, version))
+            && id.as_deref() == server_id
+        {
             return c.clone();
         }
         if map.len() >= MAX_TARGETS {
             map.clear();
         }
+        let server_id: Option<Arc<str>> = server_id.map(Arc::from);
         let connector = Connector {
             addr: target,
             timeout: self.connect_timeout,
+            tls: self.tls.clone().zip(server_id.clone()),
         };
         let mut builder = legacy::Client::builder(TokioExecutor::new());
         builder
@@ -69,7 +82,7 @@ impl Clients {
             builder.http2_only(true);
         }
         let client = builder.build(connector);
-        map.insert((target, version), client.clone());
+        map.insert((target, version), (server_id, client.clone()));
         client
     }
 }
@@ -79,6 +92,7 @@ impl Clients {
 pub struct Connector {
     addr: SocketAddr,
     timeout: Duration,
+    tls: Option<(MeshTls, Arc<str>)>,
 }
 
 /// Why an upstream connection failed.
@@ -100,10 +114,20 @@ pub enum ConnectError {
         /// The socket error.
         source: io::Error,
     },
+    /// Mesh TLS to the endpoint failed.
+    #[error("mesh TLS to {addr} ({server_id}) failed: {source}")]
+    Tls {
+        /// The target.
+        addr: SocketAddr,
+        /// The identity the endpoint had to prove.
+        server_id: String,
+        /// What went wrong.
+        source: TlsError,
+    },
 }
 
 impl tower::Service<Uri> for Connector {
-    type Response = TokioIo<TcpStream>;
+    type Response = TokioIo<Conn>;
     type Error = ConnectError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ConnectError>> + Send>>;
 
@@ -112,8 +136,32 @@ impl tower::Service<Uri> for Connector {
     }
 
     fn call(&mut self, _uri: Uri) -> Self::Future {
-        let (addr, timeout) = (self.addr, self.timeout);
-        Box::pin(async move { connect(addr, timeout).await.map(TokioIo::new) })
+        let (addr, timeout, tls) = (self.addr, self.timeout, self.tls.clone());
+        Box::pin(async move {
+            let tls = tls.as_ref().map(|(t, id)| (t, &**id));
+            connect_mesh(addr, timeout, tls).await.map(TokioIo::new)
+        })
+    }
+}
+
+/// Connects to `addr`, then opens mesh TLS if `tls` names the identity the endpoint must
+/// prove.
+pub async fn connect_mesh(
+    addr: SocketAddr,
+    timeout: Duration,
+    tls: Option<(&MeshTls, &str)>,
+) -> Result<Conn, ConnectError> {
+    let tcp = connect(addr, timeout).await?;
+    match tls {
+        None => Ok(Conn::Plain(tcp)),
+        Some((tls, server_id)) => match tls.connect(tcp, server_id).await {
+            Ok(io) => Ok(Conn::Tls(Box::new(io))),
+            Err(source) => Err(ConnectError::Tls {
+                addr,
+                server_id: server_id.to_string(),
+                source,
+            }),
+        },
     }
 }
 
