@@ -3,6 +3,8 @@
 //! Every variable is parsed, every bad value is collected, and only then does parsing fail, so
 //! an operator fixes all mistakes in one round instead of one per restart.
 
+use crate::inbound::DefaultPolicy;
+use ipnet::IpNet;
 use std::{collections::BTreeMap, fmt, net::SocketAddr, time::Duration};
 
 mod identity;
@@ -66,6 +68,13 @@ const WORKLOAD: &str = "WORKLOAD";
 const WORKER_THREADS: &str = "WORKER_THREADS";
 const CONTROLLER_ADDR: &str = "CONTROLLER_ADDR";
 const DISCOVERY_TIMEOUT: &str = "DISCOVERY_TIMEOUT";
+const INBOUND_DEFAULT_POLICY: &str = "INBOUND_DEFAULT_POLICY";
+const CLUSTER_NETWORKS: &str = "CLUSTER_NETWORKS";
+
+/// The pod and service networks a cluster may use (RFC 1918, carrier-grade NAT, IPv6 ULA):
+/// where `cluster-authenticated` accepts meshed clients from.
+pub const DEFAULT_CLUSTER_NETWORKS: &str =
+    "10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8";
 
 /// Every variable this proxy reads, without the prefix.
 pub const KNOWN: &[&str] = &[
@@ -80,6 +89,8 @@ pub const KNOWN: &[&str] = &[
     WORKER_THREADS,
     CONTROLLER_ADDR,
     DISCOVERY_TIMEOUT,
+    INBOUND_DEFAULT_POLICY,
+    CLUSTER_NETWORKS,
     identity::IDENTITY_ADDR,
     identity::IDENTITY_NAME,
     identity::TOKEN_FILE,
@@ -119,6 +130,11 @@ pub struct Config {
     /// How long a new target waits for the controller's first answer before falling back to
     /// its original destination.
     pub discovery_timeout: Duration,
+    /// The inbound policy of a port the controller has not answered about in time, or of
+    /// every port without a controller.
+    pub inbound_default_policy: DefaultPolicy,
+    /// The cluster's networks, for the `cluster-authenticated` default.
+    pub cluster_networks: Vec<IpNet>,
     /// The mesh identity and its trust anchors. Unset: no mTLS (a plaintext mesh).
     pub identity: Option<IdentityConfig>,
     /// Reserved settings that were set but are not used yet, to warn about.
@@ -177,6 +193,12 @@ impl Config {
         let worker_threads = read.parse(WORKER_THREADS, "2", parse_threads);
         let controller = read.controller();
         let discovery_timeout = read.parse(DISCOVERY_TIMEOUT, "3s", parse_duration);
+        let inbound_default_policy =
+            read.parse(INBOUND_DEFAULT_POLICY, "all-unauthenticated", |text| {
+                text.parse::<DefaultPolicy>().map_err(|e| e.to_string())
+            });
+        let cluster_networks =
+            read.parse(CLUSTER_NETWORKS, DEFAULT_CLUSTER_NETWORKS, parse_networks);
         let identity = read.identity();
         if !read.errors.is_empty() {
             return Err(ConfigError(read.errors));
@@ -191,6 +213,8 @@ impl Config {
             shutdown_grace,
             worker_threads,
             discovery_timeout,
+            inbound_default_policy,
+            cluster_networks,
         ) {
             (
                 Some(inbound),
@@ -201,6 +225,8 @@ impl Config {
                 Some(shutdown_grace),
                 Some(worker_threads),
                 Some(discovery_timeout),
+                Some(inbound_default_policy),
+                Some(cluster_networks),
             ) => Ok(Config {
                 inbound,
                 outbound,
@@ -213,6 +239,8 @@ impl Config {
                 worker_threads,
                 controller,
                 discovery_timeout,
+                inbound_default_policy,
+                cluster_networks,
                 identity,
                 unused,
             }),
@@ -328,6 +356,21 @@ fn parse_threads(text: &str) -> Result<usize, String> {
         Ok(n) if (1..=64).contains(&n) => Ok(n),
         _ => Err("expected a number of threads from 1 to 64".into()),
     }
+}
+
+/// Parses `10.0.0.0/8,fd00::/8`: at least one network, comma-separated.
+fn parse_networks(text: &str) -> Result<Vec<IpNet>, String> {
+    let mut nets = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let net = part.parse::<IpNet>().map_err(|_| {
+            format!("{part:?} is not a network; expected CIDRs such as 10.0.0.0/8 or fd00::/8, comma-separated")
+        })?;
+        nets.push(net);
+    }
+    if nets.is_empty() {
+        return Err("no network given; expected CIDRs such as 10.0.0.0/8 or fd00::/8".into());
+    }
+    Ok(nets)
 }
 
 /// Parses `1s`, `500ms`, `2m`, `1h`, or `0`.

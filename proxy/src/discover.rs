@@ -1,5 +1,6 @@
 //! Follows the controller: outbound policy per original destination
-//! (`OutboundPolicies/Watch`) and endpoints per backend (`Destination/Get`).
+//! (`OutboundPolicies/Watch`), endpoints per backend (`Destination/Get`), and inbound policy
+//! per port of this pod (`InboundServerPolicies/WatchPort`).
 //!
 //! Each lookup starts one background task that keeps a watch channel current; connections
 //! and requests only read the channel, so discovery never sits on the request path once a
@@ -7,9 +8,12 @@
 //! reconnect with backoff. Entries nobody has used for [`IDLE`] are dropped.
 
 pub mod destination;
+pub mod inbound;
 pub mod outbound;
 
-use crate::{balance::Endpoint, identity::Identity, policy::OutboundPolicy};
+use crate::{
+    balance::Endpoint, identity::Identity, inbound::InboundPolicy, policy::OutboundPolicy,
+};
 use std::{
     collections::HashMap,
     future::Future,
@@ -44,6 +48,7 @@ pub struct Discovery {
     pub timeout: Duration,
     targets: Mutex<HashMap<SocketAddr, Entry<Option<Arc<OutboundPolicy>>>>>,
     backends: Mutex<HashMap<String, Entry<Endpoints>>>,
+    ports: Mutex<HashMap<u16, Entry<Option<Arc<InboundPolicy>>>>>,
     metrics: Arc<crate::metrics::Metrics>,
     /// Set when the controller is reached over mTLS: streams wait for the certificate.
     identity: Option<Arc<Identity>>,
@@ -112,6 +117,7 @@ impl Discovery {
             timeout,
             targets: Mutex::default(),
             backends: Mutex::default(),
+            ports: Mutex::default(),
             metrics,
             identity,
         });
@@ -145,6 +151,34 @@ impl Discovery {
         )));
         targets.insert(
             target,
+            Entry {
+                tx,
+                task,
+                used: Instant::now(),
+            },
+        );
+        rx
+    }
+
+    /// The inbound policy of this pod's `port` (`WatchPort{workload, port}`): `None` until the
+    /// controller first answers with a valid policy.
+    pub fn inbound(&self, port: u16) -> watch::Receiver<Option<Arc<InboundPolicy>>> {
+        let mut ports = lock(&self.ports);
+        if let Some(e) = ports.get_mut(&port) {
+            e.used = Instant::now();
+            return e.tx.subscribe();
+        }
+        let (tx, rx) = watch::channel(None);
+        let tx = Arc::new(tx);
+        let task = tokio::spawn(self.after_certified(inbound::watch(
+            self.channel.clone(),
+            self.workload.clone(),
+            port,
+            tx.clone(),
+            self.metrics.clone(),
+        )));
+        ports.insert(
+            port,
             Entry {
                 tx,
                 task,
@@ -208,6 +242,8 @@ impl Discovery {
         lock(&self.targets)
             .retain(|_, e| e.tx.receiver_count() > 0 || now.duration_since(e.used) < IDLE);
         lock(&self.backends)
+            .retain(|_, e| e.tx.receiver_count() > 0 || now.duration_since(e.used) < IDLE);
+        lock(&self.ports)
             .retain(|_, e| e.tx.receiver_count() > 0 || now.duration_since(e.used) < IDLE);
     }
 }

@@ -12,6 +12,7 @@ pub mod discover;
 pub mod drain;
 pub mod http;
 pub mod identity;
+pub mod inbound;
 pub mod io;
 pub mod metrics;
 pub mod orig_dst;

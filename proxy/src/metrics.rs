@@ -104,6 +104,7 @@ pub struct Metrics {
     resident_memory: Gauge,
     cpu_seconds: Gauge<f64, AtomicU64>,
     control_updates: Family<KindLabels, Counter>,
+    inbound_authz: AuthzMetrics,
     identity_expiry: Gauge,
 }
 
@@ -146,6 +147,8 @@ impl Metrics {
         let resident_memory = Gauge::default();
         let cpu_seconds = Gauge::<f64, AtomicU64>::default();
         let control_updates = Family::default();
+        let inbound_authz = AuthzMetrics::default();
+        inbound_authz.register(&mut registry);
         let identity_expiry = Gauge::default();
         registry.register(
             "identity_cert_expiration_timestamp_seconds",
@@ -202,6 +205,7 @@ impl Metrics {
             resident_memory,
             cpu_seconds,
             control_updates,
+            inbound_authz,
             identity_expiry,
         })
     }
@@ -213,6 +217,11 @@ impl Metrics {
             .map_or(0, |d| d.as_secs());
         self.identity_expiry
             .set(i64::try_from(secs).unwrap_or(i64::MAX));
+    }
+
+    /// The inbound authorization counters.
+    pub fn inbound_authz(&self) -> &AuthzMetrics {
+        &self.inbound_authz
     }
 
     /// Counts one message from the controller on a `kind` stream (`outbound_policy`,
@@ -312,9 +321,126 @@ impl HttpMetrics {
     }
 }
 
+// === inbound authorization ===
+
+/// Labels of allowed inbound HTTP requests.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpAllowLabels {
+    srv_name: Arc<str>,
+    route_name: Arc<str>,
+    authz_name: Arc<str>,
+    tls: bool,
+}
+
+/// Labels of denied inbound HTTP requests: no authorization admitted them.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpDenyLabels {
+    srv_name: Arc<str>,
+    route_name: Arc<str>,
+    tls: bool,
+}
+
+/// Labels of inbound connections authorized as a whole (opaque, TLS, or not HTTP).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TcpAuthzLabels {
+    srv_name: Arc<str>,
+    tls: bool,
+}
+
+/// Inbound authorization decisions: `inbound_http_authz_{allow,deny}_total` per request and
+/// `inbound_tcp_authz_{allow,deny}_total` per opaque connection. `tls` is whether the proxy
+/// terminated mesh TLS for the client.
+#[derive(Clone, Debug, Default)]
+pub struct AuthzMetrics {
+    http_allow: Family<HttpAllowLabels, Counter>,
+    http_deny: Family<HttpDenyLabels, Counter>,
+    tcp_allow: Family<TcpAuthzLabels, Counter>,
+    tcp_deny: Family<TcpAuthzLabels, Counter>,
+}
+
+impl AuthzMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "inbound_http_authz_allow",
+            "Inbound HTTP requests allowed, by server, route and authorization",
+            self.http_allow.clone(),
+        );
+        registry.register(
+            "inbound_http_authz_deny",
+            "Inbound HTTP requests denied (no authorization admitted them), by server and route",
+            self.http_deny.clone(),
+        );
+        registry.register(
+            "inbound_tcp_authz_allow",
+            "Inbound connections allowed as a whole, by server",
+            self.tcp_allow.clone(),
+        );
+        registry.register(
+            "inbound_tcp_authz_deny",
+            "Inbound connections refused as a whole, by server",
+            self.tcp_deny.clone(),
+        );
+    }
+
+    /// Counts an HTTP request `authz` let through on `route` of `server`.
+    pub fn http_allow(&self, server: &Arc<str>, route: &Arc<str>, authz: &Arc<str>, tls: bool) {
+        let labels = HttpAllowLabels {
+            srv_name: server.clone(),
+            route_name: route.clone(),
+            authz_name: authz.clone(),
+            tls,
+        };
+        self.http_allow.get_or_create(&labels).inc();
+    }
+
+    /// Counts an HTTP request no authorization of `route` on `server` let through.
+    pub fn http_deny(&self, server: &Arc<str>, route: &Arc<str>, tls: bool) {
+        let labels = HttpDenyLabels {
+            srv_name: server.clone(),
+            route_name: route.clone(),
+            tls,
+        };
+        self.http_deny.get_or_create(&labels).inc();
+    }
+
+    /// Counts a connection to `server`, allowed or not.
+    pub fn tcp(&self, server: &Arc<str>, tls: bool, allowed: bool) {
+        let labels = TcpAuthzLabels {
+            srv_name: server.clone(),
+            tls,
+        };
+        let family = if allowed {
+            &self.tcp_allow
+        } else {
+            &self.tcp_deny
+        };
+        family.get_or_create(&labels).inc();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inbound_authorization_counters_follow_the_design() {
+        let m = Metrics::new();
+        let (srv, route, authz) = (Arc::from("web"), Arc::from("admin"), Arc::from("mesh"));
+        m.inbound_authz().http_allow(&srv, &route, &authz, true);
+        m.inbound_authz().http_allow(&srv, &route, &authz, true);
+        m.inbound_authz().http_deny(&srv, &route, false);
+        m.inbound_authz().tcp(&srv, true, true);
+        m.inbound_authz().tcp(&srv, false, false);
+        let text = m.encode();
+        for line in [
+            r#"inbound_http_authz_allow_total{srv_name="web",route_name="admin",authz_name="mesh",tls="true"} 2"#,
+            r#"inbound_http_authz_deny_total{srv_name="web",route_name="admin",tls="false"} 1"#,
+            r#"inbound_tcp_authz_allow_total{srv_name="web",tls="true"} 1"#,
+            r#"inbound_tcp_authz_deny_total{srv_name="web",tls="false"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
+    }
 
     #[test]
     fn names_follow_the_design() {

@@ -24,6 +24,11 @@ pub use self::{
     matches::{HeaderMatch, HostMatch, PathMatch, QueryParamMatch, RequestMatch, ValueMatch},
     route::{Backoff, HttpRoute, HttpRoutes, Retry, RetryOn, RouteMatch, Rule, Timeouts},
 };
+// The inbound proxy converts its routes with the same matchers and filters.
+pub(crate) use self::{
+    convert::grpc_match,
+    filter::convert::{grpc as grpc_filter, http as http_filter},
+};
 use std::{fmt, net::SocketAddr, sync::Arc, time::Duration};
 use weft_proto::{meta, outbound};
 

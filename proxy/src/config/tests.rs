@@ -136,6 +136,62 @@ fn the_controller_address_is_checked() {
     }
 }
 
+#[test]
+fn the_inbound_default_policy_and_cluster_networks() {
+    let c = Config::from_strings(&env(&[])).expect("defaults are valid");
+    assert_eq!(c.inbound_default_policy, DefaultPolicy::AllUnauthenticated);
+    let defaults: Vec<String> = c.cluster_networks.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        defaults,
+        [
+            "10.0.0.0/8",
+            "100.64.0.0/10",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "fd00::/8"
+        ]
+    );
+
+    for (text, policy) in [
+        ("all-unauthenticated", DefaultPolicy::AllUnauthenticated),
+        ("all-authenticated", DefaultPolicy::AllAuthenticated),
+        ("cluster-authenticated", DefaultPolicy::ClusterAuthenticated),
+        ("deny", DefaultPolicy::Deny),
+    ] {
+        let c = Config::from_strings(&env(&[
+            ("INBOUND_DEFAULT_POLICY", text),
+            ("CLUSTER_NETWORKS", " 10.42.0.0/16 , fd12::/64"),
+        ]))
+        .expect(text);
+        assert_eq!(c.inbound_default_policy, policy);
+        assert_eq!(
+            c.cluster_networks,
+            vec![
+                "10.42.0.0/16".parse::<IpNet>().unwrap(),
+                "fd12::/64".parse::<IpNet>().unwrap()
+            ]
+        );
+    }
+
+    let err = Config::from_strings(&env(&[
+        ("INBOUND_DEFAULT_POLICY", "allow-all"),
+        ("CLUSTER_NETWORKS", "10.0.0.0/8,10.0.0.0/33"),
+    ]))
+    .expect_err("both invalid");
+    let text = err.to_string();
+    assert_eq!(err.0.len(), 2, "{text}");
+    for needle in [
+        "WEFT_PROXY_INBOUND_DEFAULT_POLICY=\"allow-all\"",
+        "expected all-unauthenticated, all-authenticated, cluster-authenticated or deny",
+        "WEFT_PROXY_CLUSTER_NETWORKS",
+        "\"10.0.0.0/33\" is not a network",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let err = Config::from_strings(&env(&[("CLUSTER_NETWORKS", " , ")])).expect_err("empty");
+    assert!(err.0[0].contains("no network given"), "{err:?}");
+}
+
 // === identity ===
 
 const NAME: &str = "web.shop.serviceaccount.identity.cluster.local";

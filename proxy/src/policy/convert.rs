@@ -76,7 +76,8 @@ fn grpc_route(r: outbound::GrpcRoute) -> Result<HttpRoute, InvalidPolicy> {
     })
 }
 
-fn grpc_match(m: grpc_route::GrpcRouteMatch) -> Result<RequestMatch, InvalidPolicy> {
+/// A gRPC match in the HTTP model, as in [`grpc_route`].
+pub(crate) fn grpc_match(m: grpc_route::GrpcRouteMatch) -> Result<RequestMatch, InvalidPolicy> {
     let path = match m.rpc {
         None => None,
         Some(rpc) => match (rpc.service.is_empty(), rpc.method.is_empty()) {

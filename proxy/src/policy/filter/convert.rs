@@ -8,8 +8,9 @@ use crate::policy::{At, InvalidPolicy, indexed, required};
 use http::{HeaderName, HeaderValue, StatusCode, uri::Authority};
 use weft_proto::{grpc_route, http_route, http_types, outbound};
 
-/// An `HttpRoute` filter (on a rule or a backend).
-pub(in crate::policy) fn http(f: outbound::http_route::Filter) -> Result<Filter, InvalidPolicy> {
+/// An `HttpRoute` filter (on a rule or a backend; the inbound proxy maps its route filters to
+/// this message).
+pub(crate) fn http(f: outbound::http_route::Filter) -> Result<Filter, InvalidPolicy> {
     use outbound::http_route::filter::Kind;
     Ok(match required(f.kind, "kind")? {
         Kind::RequestHeaderModifier(m) => {
@@ -27,8 +28,9 @@ pub(in crate::policy) fn http(f: outbound::http_route::Filter) -> Result<Filter,
     })
 }
 
-/// A `GrpcRoute` filter (on a rule or a backend).
-pub(in crate::policy) fn grpc(f: outbound::grpc_route::Filter) -> Result<Filter, InvalidPolicy> {
+/// A `GrpcRoute` filter (on a rule or a backend; the inbound proxy maps its route filters to
+/// this message).
+pub(crate) fn grpc(f: outbound::grpc_route::Filter) -> Result<Filter, InvalidPolicy> {
     use outbound::grpc_route::filter::Kind;
     Ok(match required(f.kind, "kind")? {
         Kind::RequestHeaderModifier(m) => {

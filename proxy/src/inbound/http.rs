@@ -1,0 +1,146 @@
+//! Per-request authorization in front of the service that forwards to the app.
+
+#[cfg(test)]
+mod tests;
+
+use super::{ConnMeta, NO_ROUTE_NAME, PortPolicy, authorize};
+use crate::http::{ProxyBody, forward::error};
+use bytes::Bytes;
+use futures_util::future::{Either, Ready, ready};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::Full;
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+/// The header that tells the app the meshed client's identity. The proxy removes any the
+/// client sent, so only the proxy can set it.
+pub const CLIENT_ID: HeaderName = HeaderName::from_static("weft-client-id");
+
+/// Routes and authorizes each request of one connection before `S` forwards it.
+///
+/// Per request, with the port's latest policy: select the route (when the server has routes;
+/// none matching is 404 `no route`), authorize the client against the route's authorizations
+/// (or the server's when it has no routes; none admitting is 403 `unauthorized: ...`), apply
+/// the route's filters, and set `weft-client-id` for a meshed client. A refused request never
+/// reaches `S`.
+#[derive(Clone, Debug)]
+pub struct AuthorizeHttp<S> {
+    inner: S,
+    conn: Arc<Conn>,
+}
+
+#[derive(Debug)]
+struct Conn {
+    port: PortPolicy,
+    meta: ConnMeta,
+    /// `weft-client-id` for a meshed client, made once per connection.
+    client_id: Option<HeaderValue>,
+    /// The route label of requests on a server without routes.
+    no_route: Arc<str>,
+}
+
+impl<S> AuthorizeHttp<S> {
+    /// Authorizes `meta`'s requests by `port`'s policy before `inner` sees them.
+    pub fn new(port: PortPolicy, meta: ConnMeta, inner: S) -> Self {
+        let client_id = meta.tls.client_id().and_then(|id| {
+            HeaderValue::from_str(id)
+                .inspect_err(|_| {
+                    tracing::warn!(
+                        client_id = id,
+                        "client identity is not a valid header value; not passing it on"
+                    )
+                })
+                .ok()
+        });
+        Self {
+            inner,
+            conn: Arc::new(Conn {
+                port,
+                meta,
+                client_id,
+                no_route: Arc::from(NO_ROUTE_NAME),
+            }),
+        }
+    }
+}
+
+impl<S, B> tower::Service<Request<B>> for AuthorizeHttp<S>
+where
+    S: tower::Service<Request<B>, Response = Response<ProxyBody>>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response<ProxyBody>, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        match self.conn.check(req) {
+            Checked::Forward(req) => Either::Right(self.inner.call(req)),
+            Checked::Refuse(rsp) => Either::Left(ready(Ok(rsp))),
+        }
+    }
+}
+
+/// What becomes of a request.
+enum Checked<B> {
+    /// On to the app.
+    Forward(Request<B>),
+    /// Answered by the proxy: no route, unauthorized, or a route filter's response.
+    Refuse(Response<ProxyBody>),
+}
+
+impl Conn {
+    /// The request to forward, or the response that refuses it.
+    fn check<B>(&self, req: Request<B>) -> Checked<B> {
+        let policy = self.port.current();
+        let (mut parts, body) = req.into_parts();
+        // Before anything else, so neither a filter nor the app ever sees a forged one.
+        parts.headers.remove(&CLIENT_ID);
+
+        let (route, authzs, matched) = if policy.http_routes.is_empty() {
+            (&self.no_route, &policy.authorizations[..], None)
+        } else {
+            let Some(m) = policy
+                .http_routes
+                .select(&parts.method, &parts.uri, &parts.headers)
+            else {
+                tracing::debug!(server = %policy.name, method = %parts.method, path = parts.uri.path(), "no inbound route matches");
+                return Checked::Refuse(error(StatusCode::NOT_FOUND, "no route"));
+            };
+            (m.name, m.authorizations, Some(m.matched))
+        };
+
+        let tls = self.meta.tls.is_mesh();
+        let metrics = self.port.metrics().inbound_authz();
+        match authorize(&policy, authzs, &self.meta) {
+            Ok(authz) => metrics.http_allow(&policy.name, route, &authz.name, tls),
+            Err(denied) => {
+                metrics.http_deny(&policy.name, route, tls);
+                let denied = match matched {
+                    Some(_) => denied.on_route(route.clone()),
+                    None => denied,
+                };
+                tracing::debug!(peer = %self.meta.peer, method = %parts.method, path = parts.uri.path(), error = %denied, "request denied");
+                return Checked::Refuse(error(StatusCode::FORBIDDEN, &denied.to_string()));
+            }
+        }
+
+        if let Some(m) = matched
+            && let Err(synthetic) = m.apply_request(&mut parts)
+        {
+            let rsp = synthetic.to_response();
+            return Checked::Refuse(
+                rsp.map(|()| http_body_util::Either::Right(Full::new(Bytes::new()))),
+            );
+        }
+        if let Some(id) = &self.client_id {
+            parts.headers.insert(CLIENT_ID, id.clone());
+        }
+        Checked::Forward(Request::from_parts(parts, body))
+    }
+}
