@@ -37,7 +37,7 @@ pub struct TrafficSplitBackend {
 mod policy;
 
 pub use policy::{
-    AuthorizationPolicy, AuthorizationPolicySpec, MeshTLSAuthentication,
+    AuthorizationPolicy, AuthorizationPolicySpec, InvalidSpec, MeshTLSAuthentication,
     MeshTLSAuthenticationSpec, NetworkAuthentication, NetworkAuthenticationSpec, NetworkSpec,
     POLICY_GROUP, ProxyProtocol, Server, ServerSpec, TargetRef,
 };

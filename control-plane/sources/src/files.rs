@@ -20,7 +20,12 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{mpsc, watch};
-use weft_controller_index::{Index, IndexResource, ObjectKey, SharedIndex, crds::TrafficSplit};
+use weft_controller_index::{
+    Index, IndexResource, ObjectKey, SharedIndex,
+    crds::{
+        AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication, Server, TrafficSplit,
+    },
+};
 
 /// Why the files source stopped.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +80,10 @@ pub fn load_with(cache: &mut Cache, dir: &Path, index: &SharedIndex) -> Result<R
                 index.reset(objects.traffic_splits);
                 index.reset(objects.http_routes);
                 index.reset(objects.grpc_routes);
+                index.reset(objects.servers);
+                index.reset(objects.authorization_policies);
+                index.reset(objects.mesh_tls_authentications);
+                index.reset(objects.network_authentications);
             });
             (objects.documents, objects.errors)
         }
@@ -111,6 +120,16 @@ fn apply_all(index: &mut Index, o: Objects) {
     o.traffic_splits.into_iter().for_each(|x| index.apply(x));
     o.http_routes.into_iter().for_each(|x| index.apply(x));
     o.grpc_routes.into_iter().for_each(|x| index.apply(x));
+    o.servers.into_iter().for_each(|x| index.apply(x));
+    o.authorization_policies
+        .into_iter()
+        .for_each(|x| index.apply(x));
+    o.mesh_tls_authentications
+        .into_iter()
+        .for_each(|x| index.apply(x));
+    o.network_authentications
+        .into_iter()
+        .for_each(|x| index.apply(x));
 }
 
 fn delete_one(index: &mut Index, (kind, namespace, name): parse::ObjectId) {
@@ -125,6 +144,10 @@ fn delete_one(index: &mut Index, (kind, namespace, name): parse::ObjectId) {
         "TrafficSplit" => IndexResource::<TrafficSplit>::delete(index, key),
         "HTTPRoute" => IndexResource::<HttpRoute>::delete(index, key),
         "GRPCRoute" => IndexResource::<GrpcRoute>::delete(index, key),
+        "Server" => IndexResource::<Server>::delete(index, key),
+        "AuthorizationPolicy" => IndexResource::<AuthorizationPolicy>::delete(index, key),
+        "MeshTLSAuthentication" => IndexResource::<MeshTLSAuthentication>::delete(index, key),
+        "NetworkAuthentication" => IndexResource::<NetworkAuthentication>::delete(index, key),
         other => tracing::warn!(kind = other, "cannot delete an object of an unknown kind"),
     }
 }

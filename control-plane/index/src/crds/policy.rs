@@ -4,6 +4,10 @@
 //! The schemas live in `deploy/crds/policy.weft.dev_*.yaml` (written by hand, with the
 //! validation the API server applies); the files source checks the same rules itself.
 
+mod validate;
+
+pub use validate::InvalidSpec;
+
 use k8s_openapi::apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString};
 use kube::CustomResource;
 use serde::{Deserialize, Serialize};

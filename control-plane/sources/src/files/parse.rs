@@ -10,7 +10,10 @@ use std::{
     fmt,
     path::{Path, PathBuf},
 };
-use weft_controller_index::crds::TrafficSplit;
+use weft_controller_index::crds::{
+    AuthorizationPolicy, InvalidSpec, MeshTLSAuthentication, NetworkAuthentication, Server,
+    TrafficSplit,
+};
 
 /// Everything read from a directory.
 #[derive(Clone, Debug, Default)]
@@ -29,6 +32,14 @@ pub struct Objects {
     pub http_routes: Vec<HttpRoute>,
     /// Gateway API GRPCRoutes.
     pub grpc_routes: Vec<GrpcRoute>,
+    /// Servers.
+    pub servers: Vec<Server>,
+    /// AuthorizationPolicies.
+    pub authorization_policies: Vec<AuthorizationPolicy>,
+    /// MeshTLSAuthentications.
+    pub mesh_tls_authentications: Vec<MeshTLSAuthentication>,
+    /// NetworkAuthentications.
+    pub network_authentications: Vec<NetworkAuthentication>,
     /// Documents that could not be used.
     pub errors: Vec<DocumentError>,
     /// Documents read, valid or not.
@@ -258,6 +269,13 @@ fn merge(
         .extend_from_slice(&parsed.traffic_splits);
     into.http_routes.extend_from_slice(&parsed.http_routes);
     into.grpc_routes.extend_from_slice(&parsed.grpc_routes);
+    into.servers.extend_from_slice(&parsed.servers);
+    into.authorization_policies
+        .extend_from_slice(&parsed.authorization_policies);
+    into.mesh_tls_authentications
+        .extend_from_slice(&parsed.mesh_tls_authentications);
+    into.network_authentications
+        .extend_from_slice(&parsed.network_authentications);
     into.errors.extend_from_slice(&parsed.errors);
     into.keys.extend_from_slice(&parsed.keys);
     into.documents += parsed.documents;
@@ -292,7 +310,13 @@ pub const SUPPORTED: &[(&str, &str)] = &[
     ("split.smi-spec.io/v1alpha2", "TrafficSplit"),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"),
     ("gateway.networking.k8s.io/v1", "GRPCRoute"),
+    (POLICY, "Server"),
+    (POLICY, "AuthorizationPolicy"),
+    (POLICY, "MeshTLSAuthentication"),
+    (POLICY, "NetworkAuthentication"),
 ];
+
+const POLICY: &str = "policy.weft.dev/v1alpha1";
 
 /// Whether a directory entry is a manifest: `*.yaml`, `*.yml` or `*.json`, not hidden (editors'
 /// swap and temporary files start with a dot).
@@ -378,6 +402,22 @@ fn add(value: serde_yaml_ng::Value, o: &mut Objects) -> Result<(String, String, 
         }
         ("gateway.networking.k8s.io/v1", "HTTPRoute") => push(json, &mut o.http_routes, true),
         ("gateway.networking.k8s.io/v1", "GRPCRoute") => push(json, &mut o.grpc_routes, true),
+        (POLICY, "Server") => push_valid(json, &mut o.servers, Server::validate),
+        (POLICY, "AuthorizationPolicy") => push_valid(
+            json,
+            &mut o.authorization_policies,
+            AuthorizationPolicy::validate,
+        ),
+        (POLICY, "MeshTLSAuthentication") => push_valid(
+            json,
+            &mut o.mesh_tls_authentications,
+            MeshTLSAuthentication::validate,
+        ),
+        (POLICY, "NetworkAuthentication") => push_valid(
+            json,
+            &mut o.network_authentications,
+            NetworkAuthentication::validate,
+        ),
         _ => Err(format!(
             "unsupported kind {kind} (apiVersion {api_version}); supported: {}",
             SUPPORTED
@@ -418,6 +458,26 @@ where
         obj.name_any(),
     );
     into.push(obj);
+    Ok(key)
+}
+
+/// [`push`], then `validate` (what the CRD's schema would reject, checked here because files
+/// skip the API server); an invalid object is not kept.
+fn push_valid<K>(
+    json: serde_json::Value,
+    into: &mut Vec<K>,
+    validate: fn(&K) -> Result<(), InvalidSpec>,
+) -> Result<(String, String, String), String>
+where
+    K: DeserializeOwned + Resource<DynamicType = ()>,
+{
+    let key = push(json, into, true)?;
+    if let Some(obj) = into.last()
+        && let Err(e) = validate(obj)
+    {
+        into.pop();
+        return Err(format!("invalid {} {e}", K::kind(&())));
+    }
     Ok(key)
 }
 

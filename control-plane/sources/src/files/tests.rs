@@ -1,3 +1,5 @@
+mod policy;
+
 use super::*;
 use std::collections::HashMap;
 use weft_controller_core::{DiscoverOutboundPolicy, OutboundTarget};
