@@ -64,6 +64,7 @@ const CONTROLLER: &str = "weft-controller.weft.serviceaccount.identity.cluster.l
 
 #[tokio::test]
 async fn the_proxy_gets_a_certificate_naming_its_identity() {
+    logs();
     let pki = Pki::new();
     let ctl = FakeIdentity::start(&pki, pki.server(CONTROLLER), LONG).await;
     let token = TokenFile::new("first", "token-1");
@@ -88,6 +89,7 @@ async fn the_proxy_gets_a_certificate_naming_its_identity() {
 
 #[tokio::test]
 async fn ready_turns_true_only_once_certified() {
+    logs();
     let pki = Pki::new();
     let ctl = FakeIdentity::start(&pki, pki.server(CONTROLLER), LONG).await;
     ctl.fail(true);
@@ -124,6 +126,7 @@ async fn ready_turns_true_only_once_certified() {
 
 #[tokio::test]
 async fn the_certificate_is_renewed_before_it_expires_and_the_gauge_moves() {
+    logs();
     let pki = Pki::new();
     let ctl = FakeIdentity::start(&pki, pki.server(CONTROLLER), SHORT).await;
     let token = TokenFile::new("renew", "token-1");
@@ -153,6 +156,7 @@ async fn the_certificate_is_renewed_before_it_expires_and_the_gauge_moves() {
 
 #[tokio::test]
 async fn a_failing_controller_is_retried_while_the_old_certificate_is_kept() {
+    logs();
     let pki = Pki::new();
     let ctl = FakeIdentity::start(&pki, pki.server(CONTROLLER), SHORT).await;
     let token = TokenFile::new("retry", "token-1");
@@ -179,6 +183,7 @@ async fn a_failing_controller_is_retried_while_the_old_certificate_is_kept() {
 
 #[tokio::test]
 async fn the_token_file_is_read_on_every_attempt() {
+    logs();
     let pki = Pki::new();
     let ctl = FakeIdentity::start(&pki, pki.server(CONTROLLER), SHORT).await;
     let token = TokenFile::new("rotate", "token-1\n");
@@ -193,6 +198,7 @@ async fn the_token_file_is_read_on_every_attempt() {
 
 #[tokio::test]
 async fn a_controller_certificate_the_proxy_cannot_verify_is_refused() {
+    logs();
     let pki = Pki::new();
     let other = Pki::new();
     let wrong_name = "weft-destination.weft.serviceaccount.identity.cluster.local";
@@ -216,6 +222,7 @@ async fn a_controller_certificate_the_proxy_cannot_verify_is_refused() {
 
 #[tokio::test]
 async fn discovery_waits_for_the_certificate_then_presents_it() {
+    logs();
     let pki = Pki::new();
     let ctl = FakeIdentity::start(&pki, pki.server(CONTROLLER), LONG).await;
     ctl.fail(true);
@@ -611,6 +618,14 @@ async fn get(admin: SocketAddr, path: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP response: {rsp:?}"));
     (status, rsp)
+}
+
+/// The proxy's logs in the test output (shown for failing tests), to see why it did what it did.
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("weft_proxy=debug")
+        .with_test_writer()
+        .try_init();
 }
 
 async fn within<F: std::future::Future>(limit: Duration, what: &str, f: F) -> F::Output {
