@@ -159,6 +159,11 @@ pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
         Some(id) => Some(tls::MeshTls::new(id.clone(), TLS_HANDSHAKE_TIMEOUT)?),
         None => None,
     };
+    let inbound_policies = Arc::new(inbound::InboundPolicies::from_config(
+        &config,
+        discovery.clone(),
+        metrics.clone(),
+    ));
     let direction = |direction| {
         Arc::new(Proxy {
             direction,
@@ -173,6 +178,10 @@ pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
                 Direction::Inbound => None,
             },
             tls: tls.clone(),
+            inbound_policies: match direction {
+                Direction::Inbound => Some(inbound_policies.clone()),
+                Direction::Outbound => None,
+            },
         })
     };
     let (inbound, outbound) = (

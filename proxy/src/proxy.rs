@@ -6,6 +6,7 @@ use crate::{
     detect::{self, Protocol},
     discover::Discovery,
     drain::Drain,
+    inbound::{ClientTls, ConnMeta, InboundPolicies, PortPolicy},
     http::{self, Version, client::Clients, forward::Forward, record::RecordLayer},
     io::{CountedIo, PrefixedIo},
     metrics::{self, ConnLabels, Direction, Metrics},
@@ -46,6 +47,8 @@ pub struct Proxy {
     pub discovery: Option<Arc<Discovery>>,
     /// Mesh TLS, when the proxy has an identity.
     pub tls: Option<MeshTls>,
+    /// Inbound authorization per port (the inbound direction only).
+    pub inbound_policies: Option<Arc<InboundPolicies>>,
 }
 
 impl Proxy {
@@ -124,7 +127,8 @@ impl Proxy {
         };
         match detected {
             Ok((protocol, prefix)) => {
-                self.forward(PrefixedIo::new(prefix, tcp), protocol, &conn, policies)
+                let route = Route::Outbound(policies);
+                self.forward(PrefixedIo::new(prefix, tcp), protocol, &conn, route)
                     .await;
             }
             Err(e) => tracing::debug!(direction = "outbound", peer = %conn.peer, error = %e, "client failed during detection"),
@@ -132,12 +136,31 @@ impl Proxy {
     }
 
     /// Terminates mesh TLS addressed to this proxy (learning the client's identity), passes
-    /// other TLS through, and forwards to the app.
+    /// other TLS through, authorizes by the port's policy and forwards to the app.
     async fn inbound(self: Arc<Self>, mut tcp: TcpStream, conn: Conn) {
+        let port = conn.orig.0.port();
+        let policy = match &self.inbound_policies {
+            Some(p) => p.resolve(port).await,
+            None => {
+                tracing::warn!(port, "inbound proxy without policies; closing connection");
+                return;
+            }
+        };
+        let opaque = self.opaque_ports.contains(port) || policy.current().protocol.is_opaque();
+        let meta = |tls| ConnMeta {
+            peer: conn.peer,
+            tls,
+            port,
+        };
         let Some(tls) = self.tls.clone() else {
-            match self.detect(&mut tcp, conn.orig).await {
+            let detected = match opaque {
+                true => Ok((Protocol::Opaque, Bytes::new())),
+                false => detect::detect(&mut tcp, self.detect_timeout).await,
+            };
+            match detected {
                 Ok((protocol, prefix)) => {
-                    self.forward(PrefixedIo::new(prefix, tcp), protocol, &conn, None)
+                    let route = Route::Inbound(policy, meta(ClientTls::None));
+                    self.forward(PrefixedIo::new(prefix, tcp), protocol, &conn, route)
                         .await;
                 }
                 Err(e) => tracing::debug!(direction = "inbound", peer = %conn.peer, error = %e, "client failed during detection"),
@@ -146,12 +169,11 @@ impl Proxy {
         };
         // Meshed clients speak first (a ClientHello), even on opaque ports, so those ports
         // wait briefly for it before treating the connection as opaque.
-        let first = if self.opaque_ports.contains(conn.orig.0.port()) {
-            detect::detect(&mut tcp, OPAQUE_TLS_WAIT.min(self.detect_timeout)).await
-        } else {
-            detect::detect(&mut tcp, self.detect_timeout).await
+        let wait = match opaque {
+            true => OPAQUE_TLS_WAIT.min(self.detect_timeout),
+            false => self.detect_timeout,
         };
-        let (protocol, prefix) = match first {
+        let (protocol, prefix) = match detect::detect(&mut tcp, wait).await {
             Ok(found) => found,
             Err(e) => {
                 tracing::debug!(direction = "inbound", peer = %conn.peer, error = %e, "client failed during detection");
@@ -159,28 +181,31 @@ impl Proxy {
             }
         };
         if protocol != Protocol::Tls {
-            let protocol = if self.opaque_ports.contains(conn.orig.0.port()) {
-                Protocol::Opaque
-            } else {
-                protocol
-            };
-            self.forward(PrefixedIo::new(prefix, tcp), protocol, &conn, None)
+            let protocol = if opaque { Protocol::Opaque } else { protocol };
+            let route = Route::Inbound(policy, meta(ClientTls::None));
+            self.forward(PrefixedIo::new(prefix, tcp), protocol, &conn, route)
                 .await;
             return;
         }
         match tls.accept(tcp, prefix).await {
             Ok(tls::Inbound::Mesh { mut io, client_id }) => {
                 tracing::debug!(peer = %conn.peer, %client_id, "mesh TLS terminated");
-                match self.detect(&mut io, conn.orig).await {
+                let detected = match opaque {
+                    true => Ok((Protocol::Opaque, Bytes::new())),
+                    false => detect::detect(&mut io, self.detect_timeout).await,
+                };
+                match detected {
                     Ok((protocol, prefix)) => {
-                        self.forward(PrefixedIo::new(prefix, io), protocol, &conn, None)
+                        let route = Route::Inbound(policy, meta(ClientTls::Mesh { client_id }));
+                        self.forward(PrefixedIo::new(prefix, io), protocol, &conn, route)
                             .await;
                     }
                     Err(e) => tracing::debug!(direction = "inbound", peer = %conn.peer, %client_id, error = %e, "client failed during detection"),
                 }
             }
             Ok(tls::Inbound::Passthrough(io)) => {
-                self.forward(io, Protocol::Tls, &conn, None).await;
+                let route = Route::Inbound(policy, meta(ClientTls::None));
+                self.forward(io, Protocol::Tls, &conn, route).await;
             }
             Err(e) => {
                 tracing::info!(direction = "inbound", peer = %conn.peer, error = %e, "closing connection");
@@ -206,7 +231,7 @@ impl Proxy {
         io: I,
         protocol: Protocol,
         c: &Conn,
-        policies: Option<(Arc<Discovery>, Arc<Policies>)>,
+        route: Route,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -228,14 +253,14 @@ impl Proxy {
                     Version::Http2
                 };
                 let record = RecordLayer(self.metrics.http(self.direction, &label));
-                let served = match policies {
-                    Some((discovery, policies)) => {
+                let served = match route {
+                    Route::Outbound(Some((discovery, policies))) => {
                         let svc = tower::ServiceBuilder::new()
                             .layer(record)
                             .service(RouteHttp::new(self.clone(), discovery, policies, version));
                         http::server::serve(io, version, svc, &self.drain).await
                     }
-                    None => {
+                    Route::Outbound(None) => {
                         let svc = tower::ServiceBuilder::new()
                             .layer(record)
                             .service(Forward::new(
@@ -245,14 +270,32 @@ impl Proxy {
                             ));
                         http::server::serve(io, version, svc, &self.drain).await
                     }
+                    Route::Inbound(policy, meta) => {
+                        let forward = Forward::new(
+                            self.clients.get(target, version, None),
+                            target,
+                            self.drain.clone(),
+                        );
+                        let svc = tower::ServiceBuilder::new()
+                            .layer(record)
+                            .service(policy.authorize_http(meta, forward));
+                        http::server::serve(io, version, svc, &self.drain).await
+                    }
                 };
                 if let Err(e) = served {
                     tracing::debug!(direction, %peer, %target, error = %e, "HTTP connection ended with an error");
                 }
             }
             Protocol::Tls | Protocol::Opaque => {
-                let upstream = match &policies {
-                    Some((discovery, policies)) => {
+                let upstream = match &route {
+                    Route::Inbound(policy, meta) => match policy.check_tcp(meta) {
+                        Ok(_) => OpaqueTarget::direct(target),
+                        Err(denied) => {
+                            tracing::info!(direction, %peer, %target, %denied, "connection not authorized; closing");
+                            return;
+                        }
+                    },
+                    Route::Outbound(Some((discovery, policies))) => {
                         let policy = policies.current();
                         match outbound::opaque_routes(&policy) {
                             Some(routes) => match outbound::opaque_target(discovery, routes).await {
@@ -265,7 +308,7 @@ impl Proxy {
                             None => OpaqueTarget::direct(target),
                         }
                     }
-                    None => OpaqueTarget::direct(target),
+                    Route::Outbound(None) => OpaqueTarget::direct(target),
                 };
                 let tls = self
                     .tls
@@ -279,6 +322,13 @@ impl Proxy {
         }
         drop(conn);
     }
+}
+
+/// What decides where a connection's requests go: outbound, the controller's policy for the
+/// target (if any); inbound, the port's authorization policy and what is known of the client.
+enum Route {
+    Outbound(Option<(Arc<Discovery>, Arc<Policies>)>),
+    Inbound(PortPolicy, ConnMeta),
 }
 
 /// Where an accepted connection came from and was going.
