@@ -1,7 +1,8 @@
 //! The `kube` source: one kube-runtime watcher per kind, cluster-wide, feeding the index.
 //!
-//! Each kind (Namespace, Service, EndpointSlice, Pod, TrafficSplit, HTTPRoute, GRPCRoute) gets
-//! its own [`watch`] task. Events go through [`apply_event`]: `Apply`/`Delete` update the index
+//! Each kind (Namespace, Service, EndpointSlice, Pod, TrafficSplit, HTTPRoute, GRPCRoute, and
+//! the `policy.weft.dev` Server, AuthorizationPolicy, MeshTLSAuthentication and
+//! NetworkAuthentication) gets its own [`watch`] task. Events go through [`apply_event`]: `Apply`/`Delete` update the index
 //! one object at a time, and the objects of a (re)list (`Init`, `InitApply`…, `InitDone`) are
 //! collected and handed to `reset` in one call, so a relist after a desync (410 Gone) replaces
 //! the kind's objects atomically and drops the ones deleted while the watch was down.
@@ -48,7 +49,12 @@ use kube::{
 use serde::de::DeserializeOwned;
 use std::{collections::HashMap, fmt::Debug, future::Future, pin::pin, time::Duration};
 use tokio::task::JoinSet;
-use weft_controller_index::{Index, IndexResource, SharedIndex, crds::TrafficSplit};
+use weft_controller_index::{
+    Index, IndexResource, SharedIndex,
+    crds::{
+        AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication, Server, TrafficSplit,
+    },
+};
 
 /// Why the kube source stopped.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +95,10 @@ pub async fn run(client: Client, index: SharedIndex) -> Result<(), Error> {
     spawn::<TrafficSplit>(&mut tasks, &mut kinds, &client, &index);
     spawn::<HttpRoute>(&mut tasks, &mut kinds, &client, &index);
     spawn::<GrpcRoute>(&mut tasks, &mut kinds, &client, &index);
+    spawn::<Server>(&mut tasks, &mut kinds, &client, &index);
+    spawn::<AuthorizationPolicy>(&mut tasks, &mut kinds, &client, &index);
+    spawn::<MeshTLSAuthentication>(&mut tasks, &mut kinds, &client, &index);
+    spawn::<NetworkAuthentication>(&mut tasks, &mut kinds, &client, &index);
 
     match tasks.join_next_with_id().await {
         Some(Ok((_, error))) => Err(error),
@@ -96,7 +106,7 @@ pub async fn run(client: Client, index: SharedIndex) -> Result<(), Error> {
             kind: kinds.remove(&source.id()).unwrap_or_default(),
             source,
         }),
-        // Cannot happen: seven tasks were spawned above and none ends without an error.
+        // Cannot happen: tasks were spawned above and none ends without an error.
         None => Ok(()),
     }
 }

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use http::{Method, Request, Response, StatusCode};
+use ipnet::IpNet;
 use k8s_openapi::api::{core::v1::Service, discovery::v1::EndpointSlice};
 use kube::{Api, client::Body};
 use parking_lot::Mutex;
@@ -27,8 +28,8 @@ use std::{
 use tokio::time::Instant;
 use tower_test::mock;
 use weft_controller_core::{
-    DiscoverEndpoints, DiscoverOutboundPolicy, OutboundTarget, ServicePort, ServiceRef,
-    outbound::ResourceRef,
+    Authentication, DiscoverEndpoints, DiscoverInboundServer, DiscoverOutboundPolicy, Network,
+    OutboundTarget, ServicePort, ServiceRef, outbound::ResourceRef,
 };
 use weft_controller_index::{Config, IndexResource, SharedIndex};
 use weft_controller_sources::kube as source;
@@ -455,6 +456,22 @@ async fn endpoint_slices_give_the_ready_addresses_of_their_service() {
 
 const TRAFFIC_SPLITS: &str = "/apis/split.smi-spec.io/v1alpha2/trafficsplits";
 const GRPC_ROUTES: &str = "/apis/gateway.networking.k8s.io/v1/grpcroutes";
+const POLICY: &str = "policy.weft.dev/v1alpha1";
+const SERVERS: &str = "/apis/policy.weft.dev/v1alpha1/servers";
+const AUTHORIZATION_POLICIES: &str = "/apis/policy.weft.dev/v1alpha1/authorizationpolicies";
+const MESH_TLS_AUTHENTICATIONS: &str = "/apis/policy.weft.dev/v1alpha1/meshtlsauthentications";
+const NETWORK_AUTHENTICATIONS: &str = "/apis/policy.weft.dev/v1alpha1/networkauthentications";
+
+/// A list of one `policy.weft.dev` object, as the API server answers for a custom resource.
+fn policy_list(kind: &str, rv: &'static str, name: &str, spec: Value) -> Option<Answer> {
+    let item = typed(
+        POLICY,
+        kind,
+        json!({"metadata": meta(name, "17"), "spec": spec}),
+    );
+    let body = list(&format!("{kind}List"), POLICY, rv, vec![item]);
+    Some(Answer::List { rv, body })
+}
 
 /// What the fake cluster answers for a list of `path`.
 enum Answer {
@@ -462,7 +479,8 @@ enum Answer {
     NotFound,
 }
 
-/// A cluster with one namespace, service, slice, meshed pod and HTTPRoute; the SMI CRD is only
+/// A cluster with one namespace, service, slice, meshed pod and HTTPRoute, and a Server for the
+/// pod's port 8080 that only the `client` ServiceAccount from 10/8 may use; the SMI CRD is only
 /// installed once `splits` is set, and the GRPCRoute CRD never is.
 fn cluster(path: &str, splits: bool) -> Option<Answer> {
     let answer = |rv, body| Some(Answer::List { rv, body });
@@ -523,6 +541,37 @@ fn cluster(path: &str, splits: bool) -> Option<Answer> {
             answer("1005", body)
         }
         TRAFFIC_SPLITS | GRPC_ROUTES => Some(Answer::NotFound),
+        SERVERS => policy_list(
+            "Server",
+            "1007",
+            "web-http",
+            json!({
+            "podSelector": {"matchLabels": {"app": "web"}}, "port": 8080}),
+        ),
+        AUTHORIZATION_POLICIES => policy_list(
+            "AuthorizationPolicy",
+            "1008",
+            "client",
+            json!({
+            "targetRef": {"group": "policy.weft.dev", "kind": "Server", "name": "web-http"},
+            "requiredAuthenticationRefs": [
+                {"group": "policy.weft.dev", "kind": "MeshTLSAuthentication", "name": "client"},
+                {"group": "policy.weft.dev", "kind": "NetworkAuthentication", "name": "cluster"}]}),
+        ),
+        MESH_TLS_AUTHENTICATIONS => policy_list(
+            "MeshTLSAuthentication",
+            "1009",
+            "client",
+            json!({
+            "identityRefs": [{"kind": "ServiceAccount", "name": "client"}]}),
+        ),
+        NETWORK_AUTHENTICATIONS => policy_list(
+            "NetworkAuthentication",
+            "1010",
+            "cluster",
+            json!({
+            "networks": [{"cidr": "10.0.0.0/8"}]}),
+        ),
         "/apis/gateway.networking.k8s.io/v1/httproutes" => {
             let route = typed(
                 "gateway.networking.k8s.io/v1",
@@ -650,6 +699,12 @@ async fn a_missing_crd_is_retried_without_holding_back_the_other_kinds() {
                 c["pods"],
                 c["httproutes"],
             ) == (1, 1, 1, 1, 1)
+                && (
+                    c["servers"],
+                    c["authorizationpolicies"],
+                    c["meshtlsauthentications"],
+                    c["networkauthentications"],
+                ) == (1, 1, 1, 1)
         },
         "not every served kind was indexed: {:?}",
         counts(&index)
@@ -673,6 +728,27 @@ async fn a_missing_crd_is_retried_without_holding_back_the_other_kinds() {
             kind: "HTTPRoute".to_string(),
             namespace: "shop".to_string(),
             name: "web-api".to_string(),
+        }
+    );
+
+    // The pod's port has the Server, with the policy and both its authentications.
+    let inbound = index.inbound_server("shop", "web-1", 8080).borrow().clone();
+    assert_eq!(
+        inbound.labels[1],
+        ("name".to_string(), "web-http".to_string())
+    );
+    let [authz] = inbound.authorizations.as_slice() else {
+        panic!("one authorization: {inbound:?}");
+    };
+    assert_eq!(
+        authz.networks,
+        vec![Network::from("10.0.0.0/8".parse::<IpNet>().unwrap())]
+    );
+    assert_eq!(
+        authz.authentication,
+        Authentication::MeshTls {
+            identities: vec!["client.shop.serviceaccount.identity.cluster.local".to_string()],
+            suffixes: vec![],
         }
     );
 
@@ -731,6 +807,10 @@ async fn a_missing_crd_is_retried_without_holding_back_the_other_kinds() {
         "/apis/discovery.k8s.io/v1/endpointslices",
         "/api/v1/pods",
         "/apis/gateway.networking.k8s.io/v1/httproutes",
+        SERVERS,
+        AUTHORIZATION_POLICIES,
+        MESH_TLS_AUTHENTICATIONS,
+        NETWORK_AUTHENTICATIONS,
     ] {
         let seen = seen.lock();
         let lists = seen.iter().filter(|s| s.path == path && !s.watch).count();

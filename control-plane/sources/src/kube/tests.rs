@@ -165,6 +165,12 @@ fn names_kinds_like_the_api_server() {
         resource_name::<GrpcRoute>(),
         "grpcroutes.gateway.networking.k8s.io"
     );
+    assert_eq!(resource_name::<Server>(), "servers.policy.weft.dev");
+    assert_eq!(
+        resource_name::<MeshTLSAuthentication>(),
+        "meshtlsauthentications.policy.weft.dev"
+    );
+    assert_eq!(kind::<AuthorizationPolicy>(), "AuthorizationPolicy");
 }
 
 #[test]
