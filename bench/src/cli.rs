@@ -29,6 +29,12 @@ pub struct LoadArgs {
     #[arg(long, env = "WEFT_LOAD_CONNECTIONS", default_value = "16", value_parser = parse_count)]
     pub connections: NonZeroUsize,
 
+    /// Open a new connection for every request and let the server close it after answering
+    /// (`Connection: close`); `--connections` is then how many are open at once. Measures
+    /// connection set-up: with `--rate max`, new connections per second.
+    #[arg(long, env = "WEFT_LOAD_NEW_CONNECTION_PER_REQUEST")]
+    pub new_connection_per_request: bool,
+
     /// Send `POST`s with a body of this many bytes instead of `GET`s.
     #[arg(long, env = "WEFT_LOAD_BODY_BYTES", default_value_t = 0)]
     pub body_bytes: usize,
@@ -57,6 +63,7 @@ impl LoadArgs {
             duration: self.duration,
             warmup: self.warmup,
             connections: self.connections,
+            new_connection_per_request: self.new_connection_per_request,
             body_bytes: self.body_bytes,
             timeout: self.timeout,
         }
@@ -110,6 +117,7 @@ mod tests {
         assert_eq!(config.connections.get(), 16);
         assert_eq!(args.threads.get(), 1);
         assert!(!args.json);
+        assert!(!config.new_connection_per_request);
 
         let args = parse(&[
             "--rate",
@@ -127,8 +135,10 @@ mod tests {
             "--threads",
             "2",
             "--json",
+            "--new-connection-per-request",
         ])
         .expect("all flags parse");
+        assert!(args.config().new_connection_per_request);
         assert_eq!(args.rate, Rate::Max);
         assert_eq!(args.duration, Duration::from_secs(120));
         assert_eq!(args.warmup, Duration::from_millis(500));

@@ -1,5 +1,7 @@
 //! One keep-alive HTTP/1.1 client connection, and the ways a request on it can fail.
 
+pub(crate) mod oneshot;
+
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -32,6 +34,23 @@ pub enum RequestError {
     /// Sending the request or reading the response failed.
     #[error("request failed")]
     Http(#[source] hyper::Error),
+    /// Sending the request or reading the response on a one-request connection failed.
+    #[error("exchange with {addr} failed")]
+    Io {
+        /// Where the connection went.
+        addr: SocketAddr,
+        /// The socket error.
+        #[source]
+        source: io::Error,
+    },
+    /// A one-request connection's answer was not an HTTP/1.x response.
+    #[error("malformed response from {addr}: {reason}")]
+    Malformed {
+        /// Where the connection went.
+        addr: SocketAddr,
+        /// What was wrong with it.
+        reason: &'static str,
+    },
     /// No complete response within the timeout, counted from when the request was due.
     #[error("no response within {0:?} of the request's due time")]
     Timeout(Duration),

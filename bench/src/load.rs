@@ -1,9 +1,9 @@
-//! Running a load test: one task per keep-alive connection, fed by the pacer (open loop) or by
-//! its own previous response (closed loop).
+//! Running a load test: one task per keep-alive connection (or per concurrent one-request
+//! connection), fed by the pacer (open loop) or by its own previous response (closed loop).
 
 use crate::{
     Rate, Report, Target,
-    conn::{Conn, RequestError},
+    conn::{Conn, RequestError, oneshot},
     schedule::{self, Due, Schedule},
     stats::Stats,
     target::ResolveError,
@@ -32,8 +32,12 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// How long to send before measuring, to warm up connections, caches and the target.
     pub warmup: Duration,
-    /// Keep-alive connections to spread requests over.
+    /// Keep-alive connections to spread requests over; with `new_connection_per_request`, how
+    /// many one-request connections may be open at once.
     pub connections: NonZeroUsize,
+    /// Open a new TCP connection for every request and close it after the response, to measure
+    /// what connection set-up costs (accept, protocol detection, a mesh TLS handshake).
+    pub new_connection_per_request: bool,
     /// Bytes of request body: 0 sends `GET`s, more sends `POST`s with that many bytes.
     pub body_bytes: usize,
     /// How long after its due time a request may take before it counts as an error.
@@ -54,6 +58,15 @@ pub enum LoadError {
         /// The first connection's error.
         #[source]
         source: RequestError,
+    },
+    /// A run of one-request connections found the target refusing a first, test connection.
+    #[error("cannot open a test connection to {addr}")]
+    Probe {
+        /// The target.
+        addr: SocketAddr,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
     },
     /// The pacer thread could not be started.
     #[error("cannot start the pacer thread")]
@@ -78,7 +91,12 @@ enum Source {
 /// returned as errors; an error means the run could not happen at all.
 pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
     let addr = config.target.resolve().await?;
-    let conns = open_connections(addr, config.connections.get()).await?;
+    let conns = if config.new_connection_per_request {
+        probe(addr).await?;
+        (0..config.connections.get()).map(|_| None).collect()
+    } else {
+        open_connections(addr, config.connections.get()).await?
+    };
 
     let (source, measure_from) = match config.rate {
         Rate::PerSecond(rate) => {
@@ -96,9 +114,13 @@ pub async fn run(config: LoadConfig) -> Result<Report, LoadError> {
     };
 
     let source = Arc::new(source);
+    let body = Bytes::from(vec![b'x'; config.body_bytes]);
     let request = Arc::new(RequestTemplate {
         target: config.target.clone(),
-        body: Bytes::from(vec![b'x'; config.body_bytes]),
+        closing: config
+            .new_connection_per_request
+            .then(|| config.target.closing_request(&body)),
+        body,
     });
     let workers: Vec<_> = conns
         .into_iter()
@@ -145,10 +167,20 @@ async fn open_connections(addr: SocketAddr, n: usize) -> Result<Vec<Option<Conn>
     }
 }
 
+/// Checks that the target accepts connections before a run that opens none in advance.
+async fn probe(addr: SocketAddr) -> Result<(), LoadError> {
+    match tokio::net::TcpStream::connect(addr).await {
+        Ok(_) => Ok(()),
+        Err(source) => Err(LoadError::Probe { addr, source }),
+    }
+}
+
 /// The parts of every request that do not change.
 struct RequestTemplate {
     target: Target,
     body: Bytes,
+    /// The whole request on the wire, for one-request connections.
+    closing: Option<Bytes>,
 }
 
 /// Sends requests over one connection, reconnecting after errors.
@@ -204,8 +236,12 @@ impl Worker {
 
     /// Sends one request on the kept-alive connection, or a new one if there is none or the
     /// server closed it while idle. The connection is kept only after a complete exchange:
-    /// after an error or a timeout its state is unknown.
+    /// after an error or a timeout its state is unknown. One-request connections are opened
+    /// here and closed by the server.
     async fn exchange(&mut self) -> Result<http::StatusCode, RequestError> {
+        if let Some(request) = &self.request.closing {
+            return oneshot::exchange(self.addr, request).await;
+        }
         let kept = match self.conn.take() {
             Some(mut conn) => conn.ready().await.then_some(conn),
             None => None,

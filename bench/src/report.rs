@@ -16,8 +16,12 @@ pub struct Report {
     pub mode: &'static str,
     /// Requests per second asked for; `null` for `--rate max`.
     pub target_rate: Option<u64>,
-    /// Keep-alive connections used.
+    /// Keep-alive connections used; with `new_connection_per_request`, how many one-request
+    /// connections were open at once.
     pub connections: usize,
+    /// Every request had a connection of its own; `achieved_rate` is then connections per
+    /// second.
+    pub new_connection_per_request: bool,
     /// The measured part of the run, in seconds, as asked for.
     pub duration_s: f64,
     /// The unreported warmup before it, in seconds.
@@ -79,6 +83,7 @@ impl Report {
             mode,
             target_rate,
             connections: config.connections.get(),
+            new_connection_per_request: config.new_connection_per_request,
             duration_s: config.duration.as_secs_f64(),
             warmup_s: config.warmup.as_secs_f64(),
             sent: stats.sent(),
@@ -109,12 +114,18 @@ impl fmt::Display for Report {
             Duration::ZERO => "0s".to_owned(),
             d => format!("{d:?}"),
         };
+        let connections = match self.new_connection_per_request {
+            true => format!(
+                "a new connection per request, {} at a time",
+                self.connections
+            ),
+            false => format!("{} connections", self.connections),
+        };
         writeln!(
             f,
-            "{} {} at {rate} over {} connections for {} (warmup {})",
+            "{} {} at {rate} over {connections} for {} (warmup {})",
             self.url,
             self.mode,
-            self.connections,
             secs(self.duration_s),
             secs(self.warmup_s),
         )?;

@@ -18,7 +18,7 @@ const SIGNIFICANT_FIGURES: u8 = 3;
 pub struct ErrorCounts {
     /// The connection could not be opened or HTTP/1.1 could not be started on it.
     pub connect: u64,
-    /// The request could not be sent or the response could not be read.
+    /// The request could not be sent, or the response could not be read or was not HTTP.
     pub http: u64,
     /// No complete response within the timeout of the request's due time.
     pub timeout: u64,
@@ -93,7 +93,9 @@ impl Stats {
                     RequestError::Connect { .. } | RequestError::Handshake { .. } => {
                         &mut self.errors.connect
                     }
-                    RequestError::Http(_) => &mut self.errors.http,
+                    RequestError::Http(_)
+                    | RequestError::Io { .. }
+                    | RequestError::Malformed { .. } => &mut self.errors.http,
                     RequestError::Timeout(_) => &mut self.errors.timeout,
                 };
                 *count += 1;

@@ -141,6 +141,21 @@ impl Target {
             .insert(header::HOST, self.authority.clone());
         request
     }
+
+    /// The same request as bytes on the wire, asking the server to close the connection after
+    /// answering: what a one-request connection sends.
+    pub(crate) fn closing_request(&self, body: &Bytes) -> Bytes {
+        let method = if body.is_empty() { "GET" } else { "POST" };
+        let mut head = format!("{method} {} HTTP/1.1\r\nhost: ", self.path).into_bytes();
+        head.extend_from_slice(self.authority.as_bytes());
+        head.extend_from_slice(b"\r\nconnection: close\r\n");
+        if !body.is_empty() {
+            head.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        head.extend_from_slice(body);
+        head.into()
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +177,20 @@ mod tests {
 
         let post = t.request(&Bytes::from_static(b"abc"));
         assert_eq!(post.method(), Method::POST);
+    }
+
+    #[test]
+    fn closing_request_on_the_wire() {
+        let t = target("http://10.1.2.3:8080/ping?x=1");
+        assert_eq!(
+            t.closing_request(&Bytes::new()),
+            "GET /ping?x=1 HTTP/1.1\r\nhost: 10.1.2.3:8080\r\nconnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            t.closing_request(&Bytes::from_static(b"abc")),
+            "POST /ping?x=1 HTTP/1.1\r\nhost: 10.1.2.3:8080\r\nconnection: close\r\n\
+             content-length: 3\r\n\r\nabc"
+        );
     }
 
     #[test]

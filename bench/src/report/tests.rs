@@ -77,6 +77,7 @@ fn config(rate: Rate) -> LoadConfig {
         duration: Duration::from_secs(2),
         warmup: Duration::from_millis(500),
         connections: NonZeroUsize::new(4).expect("4 is not zero"),
+        new_connection_per_request: false,
         body_bytes: 0,
         timeout: Duration::from_secs(1),
     }
@@ -141,6 +142,17 @@ fn text_report() {
             "  latency ms  p50 0.750  p90 1.000  p99 1.000  p99.9 1.000  max 1.000",
         ]
     );
+
+    let mut per_request = config(Rate::Max);
+    per_request.new_connection_per_request = true;
+    let text = Report::new(&per_request, &stats(start), start).to_string();
+    assert_eq!(
+        text.lines().next(),
+        Some(
+            "http://127.0.0.1:8080/ closed-loop at max rate over a new connection per request, \
+             4 at a time for 2s (warmup 500ms)"
+        )
+    );
 }
 
 #[test]
@@ -150,6 +162,7 @@ fn json_report() {
     let json = serde_json::to_value(&report).expect("serialize");
     assert_eq!(json["mode"], "closed-loop");
     assert_eq!(json["target_rate"], serde_json::Value::Null);
+    assert_eq!(json["new_connection_per_request"], false);
     assert_eq!(json["sent"], 4);
     assert_eq!(json["non_2xx"], 1);
     assert_eq!(json["error_kinds"]["timeout"], 1);
