@@ -6,8 +6,9 @@
 //! never block the index: a watch channel keeps only its latest value, so a slow client simply
 //! skips intermediate states and receives the newest one when it reads again.
 //!
-//! [`serve`] runs all three on one listener; [`services`] builds them for a caller that wants its
-//! own `tonic::transport::Server`.
+//! [`serve`] runs all three on one listener, [`serve_with_incoming`] on a stream of accepted
+//! connections (TLS); [`services`] builds them for a caller that wants its own
+//! `tonic::transport::Server`.
 
 #![forbid(unsafe_code)]
 
@@ -110,12 +111,34 @@ where
     D: DiscoverEndpoints + DiscoverOutboundPolicy + DiscoverInboundServer,
 {
     let local = listener.local_addr().ok();
-    let (signal, drain) = watch::channel(());
-    let (dst, outbound, inbound) =
-        services_with_drain(discover, config.cluster_domain, Drain::new(drain));
     // Updates are small and latency matters more than packet count.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tracing::info!(addr = ?local, "serving gRPC");
+    serve_with_incoming(incoming, discover, config, shutdown).await
+}
+
+/// Serves the three services on the connections `incoming` yields (e.g. after a TLS
+/// handshake) until `shutdown` completes, draining like [`serve_on_listener`].
+pub async fn serve_with_incoming<D, I, IO, IE>(
+    incoming: I,
+    discover: D,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError>
+where
+    D: DiscoverEndpoints + DiscoverOutboundPolicy + DiscoverInboundServer,
+    I: tokio_stream::Stream<Item = Result<IO, IE>>,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (signal, drain) = watch::channel(());
+    let (dst, outbound, inbound) =
+        services_with_drain(discover, config.cluster_domain, Drain::new(drain));
     tonic::transport::Server::builder()
         .add_service(dst.svc())
         .add_service(outbound.svc())
