@@ -1,7 +1,8 @@
-//! The controller's admin server: `/live`, `/ready` (the source has loaded), and `/index`
-//! (object counts and the files source's invalid documents, as JSON).
+//! The controller's admin server: `/live`, `/ready` (the source has loaded), `/index`
+//! (object counts and the files source's invalid documents, as JSON) and `/identity` (the
+//! issuer and the controller's own certificate, as JSON).
 
-use crate::{SourceState, Status};
+use crate::{SourceState, Status, identity::IdentityStatus};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
@@ -64,18 +65,48 @@ fn handle(status: &Status, req: &Request<Incoming>) -> Response<Full<Bytes>> {
                 "counts": counts,
                 "files": { "generation": generation, "invalid": errors },
             });
-            let mut rsp = text(StatusCode::OK, format!("{body:#}\n"));
-            rsp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-            rsp
+            json(&body)
         }
+        "/identity" => json(&identity(status.identity.as_ref())),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found; try /live, /ready or /index\n".to_string(),
+            "not found; try /live, /ready, /index or /identity\n".to_string(),
         ),
     }
+}
+
+fn identity(status: Option<&IdentityStatus>) -> serde_json::Value {
+    use weft_controller_identity::rfc3339;
+    let Some(status) = status else {
+        return serde_json::json!({ "enabled": false });
+    };
+    let issuer = status.issuer.borrow().status.clone();
+    let cert = status.server_cert.borrow().clone();
+    serde_json::json!({
+        "enabled": true,
+        "issuer": {
+            "subject": issuer.subject,
+            "notAfter": rfc3339(issuer.not_after),
+            "loadedAt": rfc3339(issuer.loaded_at),
+            "generation": issuer.generation,
+            "lastReloadError": *status.reload_error.lock(),
+        },
+        "serverCertificate": {
+            "serverName": cert.identity,
+            "notAfter": rfc3339(cert.not_after),
+            "renewAt": rfc3339(cert.renew_at),
+            "generation": cert.generation,
+        },
+    })
+}
+
+fn json(body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut rsp = text(StatusCode::OK, format!("{body:#}\n"));
+    rsp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    rsp
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {

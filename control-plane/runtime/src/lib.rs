@@ -1,14 +1,22 @@
 //! Wires the Weft control plane together: a source (kube or files) feeds the index, the
-//! gRPC services stream its results to proxies, and a small admin server reports health.
+//! gRPC services stream its results to proxies, and a small admin server reports health. With
+//! identity configured, the controller also issues proxies' certificates (Certify over TLS)
+//! and serves discovery over mTLS only.
 //!
 //! The `weft-controller` binary parses flags into [`Config`] and calls [`run`].
 
 #![forbid(unsafe_code)]
 
 mod admin;
+mod duration;
+mod identity;
+
+pub use duration::{InvalidDuration, parse_duration};
+pub use identity::{IdentityFlags, IdentityFlagsError};
+pub use weft_controller_identity::{DEFAULT_LEAF_LIFETIME, IssuerFiles, controller_identity};
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
-use tokio::sync::watch;
+use tokio::{net::TcpListener, sync::watch};
 use weft_controller_core::DefaultPolicy;
 use weft_controller_index::SharedIndex;
 use weft_controller_sources::files;
@@ -39,6 +47,24 @@ pub struct Config {
     pub default_policy: DefaultPolicy,
     /// Networks `cluster-authenticated` admits.
     pub cluster_networks: Vec<ipnet::IpNet>,
+    /// Identity; `None` serves discovery in plaintext and issues no certificates.
+    pub identity: Option<IdentityConfig>,
+}
+
+/// How the controller issues certificates and protects its own servers.
+#[derive(Clone, Debug)]
+pub struct IdentityConfig {
+    /// Identity gRPC, TLS (8080).
+    pub addr: SocketAddr,
+    /// The trust anchors, issuer certificate and issuer key, re-read when they change.
+    pub issuer: IssuerFiles,
+    /// The local token registry (files source); `None` checks tokens with TokenReview.
+    pub token_registry: Option<PathBuf>,
+    /// How long proxies' (and the controller's own) certificates are valid.
+    pub leaf_lifetime: Duration,
+    /// The controller's own identity, its TLS server name
+    /// ([`controller_identity`] of the trust domain by default).
+    pub controller_identity: String,
 }
 
 /// State the admin server reports.
@@ -46,6 +72,7 @@ pub struct Config {
 pub struct Status {
     index: SharedIndex,
     source: watch::Receiver<SourceState>,
+    identity: Option<identity::IdentityStatus>,
 }
 
 /// How the source is doing.
@@ -74,8 +101,30 @@ pub async fn run(
         cluster_networks: config.cluster_networks.clone(),
         detect_timeout: Duration::from_secs(10),
     });
+    let kube = match config.source {
+        Source::Kube => Some(kube::Client::try_default().await.map_err(|e| {
+            anyhow::anyhow!("cannot configure a Kubernetes client (in-cluster or kubeconfig): {e}")
+        })?),
+        Source::Files(_) => None,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut stop_rx = stop_rx.clone();
+        async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        }
+    };
+    let identity = match &config.identity {
+        Some(c) => Some(identity::start(c, &config.trust_domain, kube.clone(), stopped()).await?),
+        None => {
+            tracing::warn!(
+                "identity is disabled (no --trust-anchors, --issuer-cert, --issuer-key): no certificates are issued and discovery is served without mTLS"
+            );
+            None
+        }
+    };
     let (state_tx, state_rx) = watch::channel(SourceState::Starting);
-    let source = spawn_source(config.source.clone(), index.clone(), state_tx).await?;
+    let source = spawn_source(config.source.clone(), kube, index.clone(), state_tx).await?;
 
     let admin = admin::bind(config.admin_addr).await?;
     tokio::spawn(admin::serve(
@@ -83,22 +132,33 @@ pub async fn run(
         Status {
             index: index.clone(),
             source: state_rx,
+            identity: identity.as_ref().map(|i| i.status.clone()),
         },
     ));
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let grpc = tokio::spawn(weft_controller_grpc::serve(
-        config.grpc_addr,
-        index,
-        weft_controller_grpc::Config {
-            cluster_domain: config.cluster_domain.clone(),
-        },
-        async move {
-            let mut stop_rx = stop_rx;
-            let _ = stop_rx.wait_for(|s| *s).await;
-        },
-    ));
-    tracing::info!(grpc = %config.grpc_addr, admin = %config.admin_addr, source = ?config.source, "controller running");
+    let grpc_config = weft_controller_grpc::Config {
+        cluster_domain: config.cluster_domain.clone(),
+    };
+    let (grpc, identity_server) = match identity {
+        Some(identity) => {
+            let listener = TcpListener::bind(config.grpc_addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.grpc_addr))?;
+            let incoming = weft_controller_identity::tls::incoming(listener, identity.mtls);
+            let grpc = tokio::spawn(weft_controller_grpc::serve_with_incoming(
+                incoming,
+                index,
+                grpc_config,
+                stopped(),
+            ));
+            (grpc, Some(identity.server))
+        }
+        None => {
+            let grpc = weft_controller_grpc::serve(config.grpc_addr, index, grpc_config, stopped());
+            (tokio::spawn(grpc), None)
+        }
+    };
+    tracing::info!(grpc = %config.grpc_addr, admin = %config.admin_addr, source = ?config.source, mtls = identity_server.is_some(), "controller running");
 
     tokio::pin!(shutdown);
     let result = tokio::select! {
@@ -115,11 +175,19 @@ pub async fn run(
         Ok(_) => {}
         Err(_) => tracing::warn!("gRPC server did not stop within 5s"),
     }
+    if let Some(server) = identity_server {
+        match tokio::time::timeout(Duration::from_secs(5), server).await {
+            Ok(Ok(Err(e))) => return Err(anyhow::anyhow!("identity gRPC server failed: {e}")),
+            Ok(_) => {}
+            Err(_) => tracing::warn!("identity gRPC server did not stop within 5s"),
+        }
+    }
     result
 }
 
 async fn spawn_source(
     source: Source,
+    kube: Option<kube::Client>,
     index: SharedIndex,
     state: watch::Sender<SourceState>,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
@@ -142,11 +210,7 @@ async fn spawn_source(
             }))
         }
         Source::Kube => {
-            let client = kube::Client::try_default().await.map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot configure a Kubernetes client (in-cluster or kubeconfig): {e}"
-                )
-            })?;
+            let client = kube.ok_or_else(|| anyhow::anyhow!("the kube source needs a client"))?;
             state.send_replace(SourceState::Kube);
             Ok(tokio::spawn(async move {
                 let e = weft_controller_sources::kube::run(client, index).await;
