@@ -26,15 +26,24 @@ const EXPECTED_FILES: &[&str] = &[
     "controller/rbac.yaml",
     "crds/gateway-api/gateway.networking.k8s.io_grpcroutes.yaml",
     "crds/gateway-api/gateway.networking.k8s.io_httproutes.yaml",
+    "crds/policy.weft.dev_authorizationpolicies.yaml",
+    "crds/policy.weft.dev_meshtlsauthentications.yaml",
+    "crds/policy.weft.dev_networkauthentications.yaml",
+    "crds/policy.weft.dev_servers.yaml",
     "crds/split.smi-spec.io_trafficsplits.yaml",
+    "examples/authz.yaml",
     "examples/canary-httproute.yaml",
     "examples/canary-trafficsplit.yaml",
 ];
 
 /// The CRDs `deploy/crds` defines: the ones Weft reads that no cluster has by default.
 const EXPECTED_CRDS: &[&str] = &[
+    "authorizationpolicies.policy.weft.dev",
     "grpcroutes.gateway.networking.k8s.io",
     "httproutes.gateway.networking.k8s.io",
+    "meshtlsauthentications.policy.weft.dev",
+    "networkauthentications.policy.weft.dev",
+    "servers.policy.weft.dev",
     "trafficsplits.split.smi-spec.io",
 ];
 
@@ -1016,6 +1025,10 @@ type Breakage = (&'static str, fn(&mut Value));
 
 const TRAFFIC_SPLIT: (&str, &str) = ("split.smi-spec.io/v1alpha2", "TrafficSplit");
 const HTTP_ROUTE: (&str, &str) = ("gateway.networking.k8s.io/v1", "HTTPRoute");
+const SERVER: (&str, &str) = ("policy.weft.dev/v1alpha1", "Server");
+const AUTHORIZATION_POLICY: (&str, &str) = ("policy.weft.dev/v1alpha1", "AuthorizationPolicy");
+const MESH_TLS: (&str, &str) = ("policy.weft.dev/v1alpha1", "MeshTLSAuthentication");
+const NETWORK: (&str, &str) = ("policy.weft.dev/v1alpha1", "NetworkAuthentication");
 
 #[test]
 fn examples_pass_their_crd_schema() {
@@ -1035,10 +1048,15 @@ fn examples_pass_their_crd_schema() {
         );
     }
     assert_no_problems("examples their CRD rejects", &problems);
-    assert!(
-        checked.contains("TrafficSplit") && checked.contains("HTTPRoute"),
-        "validated only {checked:?}"
-    );
+    for kind in [
+        "TrafficSplit",
+        "HTTPRoute",
+        "Server",
+        "AuthorizationPolicy",
+        "MeshTLSAuthentication",
+    ] {
+        assert!(checked.contains(kind), "validated only {checked:?}");
+    }
 }
 
 #[test]
@@ -1123,7 +1141,8 @@ fn schema_rejects_broken_httproutes() {
 }
 
 /// The examples are self-contained: what they route to is a Service in the same file,
-/// with the port they use (SMI: every port of the root Service on every backend).
+/// with the port they use (SMI: every port of the root Service on every backend), and what
+/// policy routes attach to, policies target and require is defined beside them.
 #[test]
 fn examples_refer_to_their_own_services() {
     let docs = load("examples");
@@ -1164,7 +1183,22 @@ fn examples_refer_to_their_own_services() {
                     }
                 }
                 "HTTPRoute" => {
-                    for parent in spec["parentRefs"].as_array().into_iter().flatten() {
+                    // Inbound policy routes attach to a Server of the same file.
+                    let (servers, services): (Vec<&Value>, Vec<&Value>) = spec["parentRefs"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .partition(|p| p["kind"] == "Server");
+                    for parent in servers {
+                        assert_eq!(parent["group"], "policy.weft.dev", "{}", doc.at());
+                        let name = parent["name"].as_str().unwrap_or("");
+                        assert!(
+                            defines(&in_file, "Server", ns, name),
+                            "{}: no Server {name}",
+                            doc.at()
+                        );
+                    }
+                    for parent in &services {
                         assert_eq!(
                             parent["group"],
                             "",
@@ -1173,7 +1207,7 @@ fn examples_refer_to_their_own_services() {
                         );
                         assert_eq!(parent["kind"], "Service", "{}", doc.at());
                     }
-                    let refs = spec["parentRefs"].as_array().into_iter().flatten().chain(
+                    let refs = services.into_iter().chain(
                         spec["rules"]
                             .as_array()
                             .into_iter()
@@ -1192,10 +1226,151 @@ fn examples_refer_to_their_own_services() {
                         );
                     }
                 }
+                "AuthorizationPolicy" => {
+                    let target = &spec["targetRef"];
+                    let (kind, name) = (target["kind"].as_str(), target["name"].as_str());
+                    let (kind, name) = (kind.unwrap_or(""), name.unwrap_or(""));
+                    assert!(
+                        kind == "Namespace" && name == ns || defines(&in_file, kind, ns, name),
+                        "{}: targets {kind} {name}, which the file does not define",
+                        doc.at()
+                    );
+                    let refs = spec["requiredAuthenticationRefs"].as_array();
+                    for r in refs.into_iter().flatten() {
+                        let (kind, name) = (r["kind"].as_str(), r["name"].as_str());
+                        let (kind, name) = (kind.unwrap_or(""), name.unwrap_or(""));
+                        // A ServiceAccount is the workload's; it need not exist to be named.
+                        assert!(
+                            kind == "ServiceAccount" || defines(&in_file, kind, ns, name),
+                            "{}: requires {kind} {name}, which the file does not define",
+                            doc.at()
+                        );
+                    }
+                }
                 _ => {}
             }
         }
     }
+}
+
+/// Whether `docs` holds a `kind` named `name` in namespace `ns`.
+fn defines(docs: &[&Doc], kind: &str, ns: &str, name: &str) -> bool {
+    docs.iter()
+        .any(|d| d.kind() == kind && d.namespace() == ns && d.name() == name)
+}
+
+#[test]
+fn schemas_reject_broken_policies() {
+    let check = |key: (&str, &str), good: &Value, broken: &[Breakage]| {
+        assert_eq!(errors_for(key, good), Vec::<String>::new(), "{good}");
+        for (what, breaks) in broken {
+            let mut obj = good.clone();
+            breaks(&mut obj);
+            assert!(
+                !errors_for(key, &obj).is_empty(),
+                "a {} with {what} passed: {obj}",
+                key.1
+            );
+        }
+    };
+    check(
+        SERVER,
+        &example("Server", "authz.yaml"),
+        &[
+            ("no port", |s| {
+                s["spec"].as_object_mut().expect("spec").remove("port");
+            }),
+            ("no podSelector", |s| {
+                s["spec"]
+                    .as_object_mut()
+                    .expect("spec")
+                    .remove("podSelector");
+            }),
+            ("an unknown protocol", |s| {
+                s["spec"]["proxyProtocol"] = json!("HTTP/3")
+            }),
+            ("an unknown access policy", |s| {
+                s["spec"]["accessPolicy"] = json!("allow")
+            }),
+            ("an unknown operator", |s| {
+                s["spec"]["podSelector"]["matchExpressions"] =
+                    json!([{"key": "app", "operator": "Equals"}])
+            }),
+            ("a misspelt field", |s| s["spec"]["prot"] = json!(8080)),
+        ],
+    );
+    let policy = load("examples")
+        .into_iter()
+        .find(|d| d.name() == "client-get")
+        .expect("the client-get policy")
+        .value;
+    check(
+        AUTHORIZATION_POLICY,
+        &policy,
+        &[
+            ("a Service target", |p| {
+                p["spec"]["targetRef"]["kind"] = json!("Service")
+            }),
+            ("no requiredAuthenticationRefs", |p| {
+                p["spec"]
+                    .as_object_mut()
+                    .expect("spec")
+                    .remove("requiredAuthenticationRefs");
+            }),
+            ("a Secret as authentication", |p| {
+                p["spec"]["requiredAuthenticationRefs"][0]["kind"] = json!("Secret")
+            }),
+            ("a nameless target", |p| {
+                p["spec"]["targetRef"]
+                    .as_object_mut()
+                    .expect("targetRef")
+                    .remove("name");
+            }),
+        ],
+    );
+    check(
+        MESH_TLS,
+        &example("MeshTLSAuthentication", "authz.yaml"),
+        &[
+            ("neither identities nor refs", |m| m["spec"] = json!({})),
+            ("an inner wildcard", |m| {
+                m["spec"]["identities"] = json!(["web.*.cluster.local"])
+            }),
+            ("a Group ref", |m| {
+                m["spec"]["identityRefs"][0]["kind"] = json!("Group")
+            }),
+            ("an empty identity list", |m| {
+                m["spec"] = json!({"identities": []})
+            }),
+        ],
+    );
+    let network = json!({
+        "apiVersion": "policy.weft.dev/v1alpha1", "kind": "NetworkAuthentication",
+        "metadata": {"name": "cluster", "namespace": "shop"},
+        "spec": {"networks": [
+            {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16", "10.2.3.4"]},
+            {"cidr": "fd00::/8"},
+        ]},
+    });
+    check(
+        NETWORK,
+        &network,
+        &[
+            ("no networks", |n| n["spec"]["networks"] = json!([])),
+            ("a /33", |n| {
+                n["spec"]["networks"][0]["cidr"] = json!("10.0.0.0/33")
+            }),
+            ("a name for a network", |n| {
+                n["spec"]["networks"][0]["cidr"] = json!("cluster")
+            }),
+            ("an octet over 255", |n| {
+                n["spec"]["networks"][0]["except"] = json!(["300.1.1.1"])
+            }),
+            ("no cidr", |n| {
+                n["spec"]["networks"][1] = json!({"except": []})
+            }),
+        ],
+    );
 }
 
 // === kubectl ===
