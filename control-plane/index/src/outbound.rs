@@ -383,10 +383,14 @@ pub(crate) fn convert_http_route(
         .collect();
     let servers = crate::inbound::server_parents(
         key,
-        spec.parent_refs
-            .iter()
-            .flatten()
-            .map(|p| (p.group.as_deref(), p.kind.as_deref(), p.name.as_str(), p.namespace.as_deref())),
+        spec.parent_refs.iter().flatten().map(|p| {
+            (
+                p.group.as_deref(),
+                p.kind.as_deref(),
+                p.name.as_str(),
+                p.namespace.as_deref(),
+            )
+        }),
     );
     Route {
         parents,

@@ -406,9 +406,11 @@ impl IndexResource<core::Pod> for Index {
 
 /// A pod's named TCP container ports (init containers too: native sidecars serve).
 fn named_ports(spec: Option<&core::PodSpec>) -> BTreeMap<String, u16> {
-    let containers = spec
-        .into_iter()
-        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()));
+    let containers = spec.into_iter().flat_map(|s| {
+        s.containers
+            .iter()
+            .chain(s.init_containers.iter().flatten())
+    });
     containers
         .flat_map(|c| c.ports.iter().flatten())
         .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
