@@ -4,6 +4,7 @@
 //! know nothing of the mesh and call each other by service name.
 
 pub mod app;
+mod authz;
 
 use anyhow::{Context, bail};
 use std::{path::Path, time::Duration};
@@ -75,6 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "  service {WEB_HOST}:{PORT} (ClusterIP {WEB_IP}) -> web-v1 {} | web-v2 {}\n",
         shop.v1.pod.ip, shop.v2.pod.ip
     );
+    authz::show_identities(&shop)?;
 
     let request = Shop::web_request("/");
     // The first request makes the client's sidecar look the service up.
@@ -153,7 +155,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "the client's sidecar routed {outbound} requests but the web sidecars received {inbound}: traffic bypassed the mesh"
         );
     }
-    println!("\nEvery request crossed both sidecars. Cleaning up the pods, rules and processes.");
+    println!("\nEvery request crossed both sidecars.");
+    authz::run(&shop)?;
+    println!("Cleaning up the pods, rules and processes.");
     drop(shop);
     Ok(())
 }

@@ -49,6 +49,16 @@ fn the_demo_runs_and_shows_traffic_through_the_sidecars() {
         stdout.contains("Every request crossed both sidecars"),
         "{stdout}"
     );
+    for line in [
+        "  client   client.shop.serviceaccount.identity.cluster.local  (certificate valid for another",
+        "  web-v1   web.shop.serviceaccount.identity.cluster.local  (certificate valid for another",
+        "the web sidecars saw every request come from [\"client.shop.serviceaccount.identity.cluster.local\"]",
+        "  client   (client.shop.serviceaccount.identity.cluster.local) GET / -> 20 of 20 allowed",
+        "  intruder (intruder.shop.serviceaccount.identity.cluster.local) GET / -> status 403 Forbidden: unauthorized:",
+        "the web sidecars counted 1 denied request(s)",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
     // Nothing is left behind.
     let id = stdout
         .split_whitespace()
