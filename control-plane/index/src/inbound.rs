@@ -13,7 +13,7 @@ use crate::{
     resources::{Pod, Route, in_ranges},
 };
 use policy::{Policy, Server, ServerPort, Target};
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 use weft_controller_core::{
     Authorization, InboundProtocol, InboundRoute, InboundRule, InboundServer, outbound::ResourceRef,
 };
@@ -87,16 +87,7 @@ impl Index {
                 .authorizations(&self.config.cluster_networks, &self.config.trust_domain)
         };
         let authorizations = server_level.clone().unwrap_or_else(default);
-        let protocol = match server.protocol {
-            ProxyProtocol::Unknown => InboundProtocol::Detect {
-                timeout: self.config.detect_timeout,
-            },
-            ProxyProtocol::Http1 => InboundProtocol::Http1,
-            ProxyProtocol::Http2 => InboundProtocol::Http2,
-            ProxyProtocol::Grpc => InboundProtocol::Grpc,
-            ProxyProtocol::Opaque => InboundProtocol::Opaque,
-            ProxyProtocol::Tls => InboundProtocol::Tls,
-        };
+        let protocol = protocol(server.protocol, self.config.detect_timeout);
         let routes = self.attached_routes(key);
         let http_routes = if !protocol.is_http() {
             vec![]
@@ -164,6 +155,19 @@ impl Index {
             }
         }
         any.then_some(authorizations)
+    }
+}
+
+fn protocol(p: ProxyProtocol, detect_timeout: Duration) -> InboundProtocol {
+    match p {
+        ProxyProtocol::Unknown => InboundProtocol::Detect {
+            timeout: detect_timeout,
+        },
+        ProxyProtocol::Http1 => InboundProtocol::Http1,
+        ProxyProtocol::Http2 => InboundProtocol::Http2,
+        ProxyProtocol::Grpc => InboundProtocol::Grpc,
+        ProxyProtocol::Opaque => InboundProtocol::Opaque,
+        ProxyProtocol::Tls => InboundProtocol::Tls,
     }
 }
 
