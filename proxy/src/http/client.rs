@@ -31,10 +31,13 @@ pub type Client = legacy::Client<Connector, super::ReqBody>;
 /// Clients shared by every connection of one direction.
 #[derive(Debug)]
 pub struct Clients {
-    by_target: Mutex<HashMap<(SocketAddr, Version), (Option<Arc<str>>, Client)>>,
+    by_target: Mutex<HashMap<(SocketAddr, Version), Pooled>>,
     connect_timeout: Duration,
     tls: Option<MeshTls>,
 }
+
+/// A target's client and the identity its connections must prove, if meshed.
+type Pooled = (Option<Arc<str>>, Client);
 
 /// Beyond this many targets the map is cleared; targets in use rebuild their entry, and
 /// connections in use keep their client, so this only bounds memory held by idle pools.
