@@ -1,6 +1,8 @@
 //! Weft benchmarks: an open-loop HTTP/1.1 load generator and the minimal server it targets.
 //!
-//! The `weft-load` binary drives [`run`]; `weft-bench-server` runs [`server::serve`].
+//! The `weft-load` binary drives [`run`]; `weft-bench-server` runs [`server::serve`];
+//! `weft-bench-sidecars` runs [`sidecars::run`] and `weft-bench-control` the [`control`]
+//! benchmarks.
 
 #![forbid(unsafe_code)]
 
@@ -12,6 +14,7 @@ mod parse;
 mod report;
 mod schedule;
 pub mod server;
+pub mod sidecars;
 mod stats;
 mod target;
 
