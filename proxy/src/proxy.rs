@@ -6,8 +6,8 @@ use crate::{
     detect::{self, Protocol},
     discover::Discovery,
     drain::Drain,
-    inbound::{ClientTls, ConnMeta, InboundPolicies, PortPolicy},
     http::{self, Version, client::Clients, forward::Forward, record::RecordLayer},
+    inbound::{ClientTls, ConnMeta, InboundPolicies, PortPolicy},
     io::{CountedIo, PrefixedIo},
     metrics::{self, ConnLabels, Direction, Metrics},
     orig_dst::{OrigDst, orig_dst},
@@ -131,7 +131,9 @@ impl Proxy {
                 self.forward(PrefixedIo::new(prefix, tcp), protocol, &conn, route)
                     .await;
             }
-            Err(e) => tracing::debug!(direction = "outbound", peer = %conn.peer, error = %e, "client failed during detection"),
+            Err(e) => {
+                tracing::debug!(direction = "outbound", peer = %conn.peer, error = %e, "client failed during detection")
+            }
         }
     }
 
@@ -163,7 +165,9 @@ impl Proxy {
                     self.forward(PrefixedIo::new(prefix, tcp), protocol, &conn, route)
                         .await;
                 }
-                Err(e) => tracing::debug!(direction = "inbound", peer = %conn.peer, error = %e, "client failed during detection"),
+                Err(e) => {
+                    tracing::debug!(direction = "inbound", peer = %conn.peer, error = %e, "client failed during detection")
+                }
             }
             return;
         };
@@ -200,7 +204,9 @@ impl Proxy {
                         self.forward(PrefixedIo::new(prefix, io), protocol, &conn, route)
                             .await;
                     }
-                    Err(e) => tracing::debug!(direction = "inbound", peer = %conn.peer, %client_id, error = %e, "client failed during detection"),
+                    Err(e) => {
+                        tracing::debug!(direction = "inbound", peer = %conn.peer, %client_id, error = %e, "client failed during detection")
+                    }
                 }
             }
             Ok(tls::Inbound::Passthrough(io)) => {
@@ -226,13 +232,8 @@ impl Proxy {
     }
 
     /// Serves HTTP or copies bytes to where the connection goes.
-    async fn forward<I>(
-        self: &Arc<Self>,
-        io: I,
-        protocol: Protocol,
-        c: &Conn,
-        route: Route,
-    ) where
+    async fn forward<I>(self: &Arc<Self>, io: I, protocol: Protocol, c: &Conn, route: Route)
+    where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let direction = self.direction.as_str();
@@ -298,22 +299,21 @@ impl Proxy {
                     Route::Outbound(Some((discovery, policies))) => {
                         let policy = policies.current();
                         match outbound::opaque_routes(&policy) {
-                            Some(routes) => match outbound::opaque_target(discovery, routes).await {
-                                Ok(t) => t,
-                                Err(why) => {
-                                    tracing::info!(direction, %peer, %target, reason = %why, "closing connection");
-                                    return;
+                            Some(routes) => {
+                                match outbound::opaque_target(discovery, routes).await {
+                                    Ok(t) => t,
+                                    Err(why) => {
+                                        tracing::info!(direction, %peer, %target, reason = %why, "closing connection");
+                                        return;
+                                    }
                                 }
-                            },
+                            }
                             None => OpaqueTarget::direct(target),
                         }
                     }
                     Route::Outbound(None) => OpaqueTarget::direct(target),
                 };
-                let tls = self
-                    .tls
-                    .as_ref()
-                    .zip(upstream.server_id.as_deref());
+                let tls = self.tls.as_ref().zip(upstream.server_id.as_deref());
                 if let Err(e) = tcp::forward(io, upstream.addr, self.connect_timeout, tls).await {
                     tracing::info!(direction, %peer, %target, upstream = %upstream.addr, error = %e, "TCP forward failed");
                 }

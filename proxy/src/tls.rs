@@ -84,9 +84,10 @@ impl MeshTls {
             .map_err(config)?
             .with_root_certificates(identity.roots())
             .with_client_cert_resolver(identity.client_resolver());
-        let verifier = WebPkiClientVerifier::builder_with_provider(identity.roots(), provider.clone())
-            .build()
-            .map_err(|e| TlsError::Config(e.to_string()))?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(identity.roots(), provider.clone())
+                .build()
+                .map_err(|e| TlsError::Config(e.to_string()))?;
         let server = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(config)?

@@ -145,7 +145,10 @@ impl Controller {
                 .arg("--token-registry")
                 .arg(registry)
                 .args(["--identity-addr", &format!("0.0.0.0:{IDENTITY_PORT}")])
-                .args(["--leaf-lifetime", &format!("{}s", id.leaf_lifetime.as_secs())]);
+                .args([
+                    "--leaf-lifetime",
+                    &format!("{}s", id.leaf_lifetime.as_secs()),
+                ]);
             ports.push(IDENTITY_PORT);
         }
         let process = self
@@ -155,9 +158,7 @@ impl Controller {
                 why: e.to_string(),
                 log: String::new(),
             })?;
-        let listening = self
-            .pod
-            .wait_listening(&ports, Duration::from_secs(10));
+        let listening = self.pod.wait_listening(&ports, Duration::from_secs(10));
         if let Err(e) = listening {
             return Err(ControllerError::Start {
                 why: e.to_string(),

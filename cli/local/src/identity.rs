@@ -99,7 +99,12 @@ impl LocalIdentity {
 
     /// Issues a token for ServiceAccount `sa` in `namespace` to `pod`: registers it and writes
     /// it to a file only the proxy's UID can read. Returns the file.
-    pub fn token_for(&self, namespace: &str, sa: &str, pod: &str) -> Result<PathBuf, IdentityError> {
+    pub fn token_for(
+        &self,
+        namespace: &str,
+        sa: &str,
+        pod: &str,
+    ) -> Result<PathBuf, IdentityError> {
         let token = random_token().map_err(|source| IdentityError::Write {
             path: "/dev/urandom".into(),
             source,
@@ -110,10 +115,11 @@ impl LocalIdentity {
             path: path.clone(),
             source,
         })?;
-        self.tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((token, namespace.to_string(), sa.to_string()));
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).push((
+            token,
+            namespace.to_string(),
+            sa.to_string(),
+        ));
         self.write_registry()?;
         Ok(path)
     }

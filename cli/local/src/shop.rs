@@ -3,8 +3,8 @@
 //! controller reading the manifests from a directory, and a TrafficSplit to move.
 
 use crate::{
-    Controller, LocalIdentity, Network, Pod, Process, Sidecar, bin_path,
-    controller::IdentityArgs, manifests, metric_sum, traffic::Request,
+    Controller, LocalIdentity, Network, Pod, Process, Sidecar, bin_path, controller::IdentityArgs,
+    manifests, metric_sum, traffic::Request,
 };
 use std::{
     net::{IpAddr, Ipv4Addr},

@@ -15,10 +15,10 @@ use hyper_util::{
 use std::{
     collections::HashMap,
     future::Future,
-    sync::Arc,
     io,
     net::SocketAddr,
     pin::Pin,
+    sync::Arc,
     sync::Mutex,
     task::{Context, Poll},
     time::Duration,
