@@ -26,8 +26,28 @@ pub fn namespace(name: &str) -> String {
     format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
 }
 
+/// A `v1` Namespace with `annotations` (e.g. `weft.dev/default-inbound-policy`); none gives
+/// exactly [`namespace`].
+pub fn namespace_with_annotations(name: &str, annotations: &[(&str, &str)]) -> String {
+    let mut out = namespace(name);
+    if !annotations.is_empty() {
+        let _ = writeln!(out, "  annotations: {{{}}}", flow_entries(annotations));
+    }
+    out
+}
+
 /// A meshed `v1` Pod.
 pub fn pod(p: &PodSpec<'_>) -> String {
+    pod_with_annotations(p, &[])
+}
+
+/// A meshed `v1` Pod with `annotations` besides `weft.dev/proxy-version` (e.g.
+/// `weft.dev/default-inbound-policy`); none gives exactly [`pod`].
+pub fn pod_with_annotations(p: &PodSpec<'_>, annotations: &[(&str, &str)]) -> String {
+    let extra = match annotations {
+        [] => String::new(),
+        some => format!(", {}", flow_entries(some)),
+    };
     format!(
         "apiVersion: v1
 kind: Pod
@@ -35,7 +55,7 @@ metadata:
   name: {name}
   namespace: {ns}
   labels: {{app: {app}, version: {version}}}
-  annotations: {{weft.dev/proxy-version: {proxy_version}}}
+  annotations: {{weft.dev/proxy-version: {proxy_version}{extra}}}
 spec:
   serviceAccountName: {sa}
   containers: [{{name: app, image: weft-demo}}]
@@ -50,6 +70,16 @@ status:
         sa = p.service_account,
         ip = p.ip,
     )
+}
+
+/// `key: "value", ...` for a YAML flow mapping, values double-quoted so any text stays a
+/// string.
+fn flow_entries(entries: &[(&str, &str)]) -> String {
+    entries
+        .iter()
+        .map(|(k, v)| format!("{k}: \"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A ClusterIP `v1` Service with one named port `http`, and its EndpointSlice listing `pods`

@@ -58,9 +58,11 @@ impl Tally {
     }
 }
 
-/// A request to send: URL, extra headers, and the response header to tally.
+/// A request to send: method, URL, extra headers, and the response header to tally.
 #[derive(Clone, Debug)]
 pub struct Request {
+    /// The method (GET unless [`Request::method`] says otherwise).
+    pub method: http::Method,
     /// `http://host:port/path`.
     pub url: String,
     /// Extra request headers.
@@ -73,10 +75,17 @@ impl Request {
     /// A GET of `url`, tallied by `tally_header`.
     pub fn get(url: impl Into<String>, tally_header: impl Into<String>) -> Self {
         Self {
+            method: http::Method::GET,
             url: url.into(),
             headers: vec![],
             tally_header: tally_header.into(),
         }
+    }
+
+    /// The same request with `method` (its body stays empty).
+    pub fn method(mut self, method: http::Method) -> Self {
+        self.method = method;
+        self
     }
 
     /// Adds a request header.
@@ -90,7 +99,9 @@ async fn send(
     client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
     req: &Request,
 ) -> Outcome {
-    let mut builder = http::Request::get(&req.url);
+    let mut builder = http::Request::builder()
+        .method(req.method.clone())
+        .uri(&req.url);
     for (k, v) in &req.headers {
         builder = builder.header(k, v);
     }
