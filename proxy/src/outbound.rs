@@ -125,7 +125,11 @@ pub async fn opaque_target(
     };
     let backend = picked.ok_or_else(|| format!("route {} has no backends", routes.name))?;
     match &backend.backend.kind {
-        BackendKind::Forward { addr, .. } => Ok(OpaqueTarget::direct(*addr)),
+        BackendKind::Forward { addr, identity } => Ok(OpaqueTarget {
+            addr: *addr,
+            server_id: identity.clone(),
+            guard: None,
+        }),
         BackendKind::Unavailable => Err(format!("backend {} is unavailable", backend.backend.name)),
         BackendKind::Balancer {
             path,
@@ -323,7 +327,10 @@ impl RouteHttp {
         }
         let req = Request::from_parts(parts, body);
         let mut rsp = match &backend.backend.kind {
-            BackendKind::Forward { addr, .. } => self.send(*addr, req.map(Either::Left)).await,
+            BackendKind::Forward { addr, identity } => {
+                self.send(*addr, identity.as_deref(), req.map(Either::Left))
+                    .await
+            }
             BackendKind::Unavailable => error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &format!("backend {} is unavailable", backend.backend.name),
@@ -342,8 +349,15 @@ impl RouteHttp {
         rsp
     }
 
-    async fn send(&self, target: SocketAddr, req: Request<ReqBody>) -> Response<ProxyBody> {
-        let client = self.client(target, None);
+    /// Sends to one address (a Forward backend); a meshed pod named by `server_id` is reached
+    /// over mTLS like any balanced endpoint.
+    async fn send(
+        &self,
+        target: SocketAddr,
+        server_id: Option<&str>,
+        req: Request<ReqBody>,
+    ) -> Response<ProxyBody> {
+        let client = self.client(target, server_id);
         match forward::send(&client, target, &self.proxy.drain, req).await {
             Ok(rsp) => rsp,
             Err(Failed::Request(why)) => error(StatusCode::BAD_REQUEST, why),
@@ -480,6 +494,35 @@ mod tests {
     use super::*;
     use crate::{metrics::Metrics, policy::Backend};
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn an_opaque_forward_to_a_meshed_pod_must_prove_its_identity() {
+        let discovery = Discovery::new(
+            "127.0.0.1:1",
+            "shop/client".into(),
+            Duration::from_millis(50),
+            Metrics::new(),
+        )
+        .expect("valid address");
+        let addr: SocketAddr = "10.0.0.7:8080".parse().expect("addr");
+        let id = "web.shop.serviceaccount.identity.weft.cluster.local";
+        let meshed = OpaqueRoutes::forward(Arc::new(Backend {
+            name: addr.to_string(),
+            kind: BackendKind::Forward {
+                addr,
+                identity: Some(id.into()),
+            },
+        }));
+        let target = opaque_target(&discovery, &meshed).await.expect("a target");
+        assert_eq!(target.addr, addr);
+        assert_eq!(target.server_id.as_deref(), Some(id));
+        assert!(target.guard.is_none());
+
+        let plain = OpaqueRoutes::forward(Arc::new(Backend::forward(addr)));
+        let target = opaque_target(&discovery, &plain).await.expect("a target");
+        assert_eq!(target.addr, addr);
+        assert_eq!(target.server_id, None);
+    }
 
     #[tokio::test]
     async fn first_available_skips_a_balancer_without_endpoints() {
