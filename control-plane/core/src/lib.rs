@@ -19,7 +19,7 @@ pub use inbound::{
 pub use outbound::{OutboundPolicy, OutboundTarget};
 pub use service::{ParseAuthorityError, ServicePort, ServiceRef};
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 use tokio::sync::watch;
 
 /// Endpoints of service ports (`destination.Destination/Get`).
@@ -40,8 +40,14 @@ pub trait DiscoverOutboundPolicy: Clone + Send + Sync + 'static {
         target: &OutboundTarget,
     ) -> Option<watch::Receiver<Arc<OutboundPolicy>>>;
 
-    /// Changes whenever the set of service addresses changes, so a watch on an unknown target
-    /// can look again when a service appears.
+    /// What is known about the pod at `addr`'s IP, for an address no service has: its TLS
+    /// identity and protocol hint if it is meshed (as a `Destination.Get` endpoint would carry
+    /// them), or `None` if no pod has that IP. Apps that dial pod IPs directly (headless
+    /// services, StatefulSets) still get mTLS this way.
+    fn endpoint(&self, addr: SocketAddr) -> Option<Endpoint>;
+
+    /// Changes whenever the set of service addresses changes, or what [`Self::endpoint`] knows
+    /// about pod IPs, so a watch on an unknown target can look again.
     fn services_changed(&self) -> watch::Receiver<u64>;
 }
 

@@ -5,7 +5,7 @@
 //! sent once an `add` has been, because a client clears its cache on `no_endpoints`. Removing the
 //! last endpoint already means `no_endpoints{exists: true}`.
 
-mod updates;
+pub(crate) mod updates;
 
 use crate::drain::{BoxStream, Drain};
 use futures::stream;

@@ -3,8 +3,8 @@
 //! A target is a ClusterIP:port (`addr`) or a service name (`authority`). A known target gets its
 //! policy at once and again on every change. An unknown *address* is not a service: following
 //! Linkerd's policy controller, it gets a fallback policy that forwards to the address itself
-//! (see `convert::fallback`), and the stream switches to the real policy if a service with that
-//! address appears later. An unknown *authority* names nothing to forward to, so it is
+//! (see `convert::fallback`) — with the identity of the pod at that IP, if it is meshed — and
+//! the stream switches to the real policy if a service with that address appears later. An unknown *authority* names nothing to forward to, so it is
 //! `NotFound`, which proxies take as "no policy".
 
 mod convert;
@@ -16,7 +16,9 @@ use crate::drain::{BoxStream, Drain};
 use futures::stream;
 use std::{net::SocketAddr, sync::Arc};
 use tokio::sync::watch;
-use weft_controller_core::{DiscoverOutboundPolicy, OutboundPolicy, OutboundTarget, ServicePort};
+use weft_controller_core::{
+    DiscoverOutboundPolicy, Endpoint, OutboundPolicy, OutboundTarget, ServicePort,
+};
 use weft_proto::outbound::{
     self as proto, TrafficSpec, outbound_policies_server, traffic_spec::Target,
 };
@@ -33,9 +35,10 @@ pub struct OutboundPolicyServer<D> {
 enum Lookup {
     /// A service port's policy.
     Found(watch::Receiver<Arc<OutboundPolicy>>),
-    /// No service has this address; `changed` fires when the set of services changes. It was
-    /// subscribed before the lookup, so no change between the two is missed.
-    Fallback(SocketAddr, watch::Receiver<u64>),
+    /// No service has this address; the pod at it, if any; `changed` fires when services or
+    /// pod IPs change. It was subscribed before the lookup, so no change between the two is
+    /// missed.
+    Fallback(SocketAddr, Option<Endpoint>, watch::Receiver<u64>),
 }
 
 impl<D: DiscoverOutboundPolicy> OutboundPolicyServer<D> {
@@ -65,7 +68,11 @@ impl<D: DiscoverOutboundPolicy> OutboundPolicyServer<D> {
             return Ok(Lookup::Found(rx));
         }
         match target {
-            OutboundTarget::Addr(addr) => Ok(Lookup::Fallback(*addr, changed)),
+            OutboundTarget::Addr(addr) => Ok(Lookup::Fallback(
+                *addr,
+                self.discover.endpoint(*addr),
+                changed,
+            )),
             OutboundTarget::Authority(authority) => Err(
                 match ServicePort::parse_authority(authority, &self.cluster_domain) {
                     Err(error) => tonic::Status::not_found(format!("no policy: {error}")),
@@ -116,7 +123,7 @@ impl<D: DiscoverOutboundPolicy> outbound_policies_server::OutboundPolicies
         let target = target(request.into_inner())?;
         let policy = match self.lookup(&target)? {
             Lookup::Found(rx) => convert::policy(&rx.borrow()),
-            Lookup::Fallback(addr, _) => convert::fallback(addr),
+            Lookup::Fallback(addr, pod, _) => convert::fallback(addr, pod.as_ref()),
         };
         Ok(tonic::Response::new(policy))
     }
@@ -134,7 +141,7 @@ impl<D: DiscoverOutboundPolicy> outbound_policies_server::OutboundPolicies
             server: self.clone(),
             target,
             phase,
-            fallback_sent: false,
+            fallback_sent: None,
         };
         let policies = stream::unfold(state, |mut s| async move {
             let next = s.next().await?;
@@ -155,8 +162,9 @@ enum Phase {
         rx: watch::Receiver<Arc<OutboundPolicy>>,
         send_current: bool,
     },
-    /// Not a service: send the fallback, then wait for services to change.
-    Fallback(SocketAddr, watch::Receiver<u64>),
+    /// Not a service: send the fallback (for the pod at the address, if any), then wait for
+    /// services or pod IPs to change.
+    Fallback(SocketAddr, Option<Endpoint>, watch::Receiver<u64>),
     /// Waiting for services to change.
     Unknown(watch::Receiver<u64>),
     /// Finished.
@@ -170,7 +178,7 @@ impl From<Lookup> for Phase {
                 rx,
                 send_current: true,
             },
-            Lookup::Fallback(addr, changed) => Phase::Fallback(addr, changed),
+            Lookup::Fallback(addr, pod, changed) => Phase::Fallback(addr, pod, changed),
         }
     }
 }
@@ -179,8 +187,9 @@ struct State<D> {
     server: OutboundPolicyServer<D>,
     target: OutboundTarget,
     phase: Phase,
-    /// The last message was the fallback, so another one would be redundant.
-    fallback_sent: bool,
+    /// The last message was the fallback for this pod (or no pod), so another one for the
+    /// same would be redundant.
+    fallback_sent: Option<Option<Endpoint>>,
 }
 
 impl<D: DiscoverOutboundPolicy> State<D> {
@@ -208,14 +217,15 @@ impl<D: DiscoverOutboundPolicy> State<D> {
                         rx,
                         send_current: false,
                     };
-                    self.fallback_sent = false;
+                    self.fallback_sent = None;
                     return Some(Ok(policy));
                 }
-                Phase::Fallback(addr, changed) => {
+                Phase::Fallback(addr, pod, changed) => {
                     self.phase = Phase::Unknown(changed);
-                    if !self.fallback_sent {
-                        self.fallback_sent = true;
-                        return Some(Ok(convert::fallback(addr)));
+                    if self.fallback_sent.as_ref() != Some(&pod) {
+                        let policy = convert::fallback(addr, pod.as_ref());
+                        self.fallback_sent = Some(pod);
+                        return Some(Ok(policy));
                     }
                 }
                 Phase::Unknown(mut changed) => {

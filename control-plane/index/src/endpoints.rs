@@ -58,6 +58,13 @@ impl Index {
         }
     }
 
+    /// The pod whose IP `addr` has, as an endpoint at that address: what a proxy dialing a
+    /// pod IP directly should expect there (identity and protocol hint if it is meshed).
+    pub(crate) fn pod_endpoint(&self, addr: SocketAddr) -> Option<Endpoint> {
+        let key = self.pod_ips.get(&addr.ip())?;
+        Some(self.endpoint(addr, Some(key), false, false))
+    }
+
     fn endpoint(
         &self,
         addr: SocketAddr,

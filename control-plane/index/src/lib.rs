@@ -22,14 +22,14 @@ use ipnet::IpNet;
 use parking_lot::Mutex;
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::Arc,
     time::Duration,
 };
 use tokio::sync::watch;
 use weft_controller_core::{
-    DefaultPolicy, DiscoverEndpoints, DiscoverInboundServer, DiscoverOutboundPolicy, EndpointSet,
-    InboundServer, OutboundPolicy, OutboundTarget, ServicePort, ServiceRef,
+    DefaultPolicy, DiscoverEndpoints, DiscoverInboundServer, DiscoverOutboundPolicy, Endpoint,
+    EndpointSet, InboundServer, OutboundPolicy, OutboundTarget, ServicePort, ServiceRef,
 };
 
 /// Settings the index needs to compute results.
@@ -97,6 +97,8 @@ pub struct Index {
     mtls_authns: BTreeMap<ObjectKey, inbound::policy::MeshTls>,
     network_authns: BTreeMap<ObjectKey, inbound::policy::Networks>,
     by_addr: HashMap<SocketAddr, ServicePort>,
+    /// Pod IP → pod, for addresses dialed directly rather than through a service.
+    pod_ips: HashMap<IpAddr, ObjectKey>,
     endpoint_watches: BTreeMap<ServicePort, watch::Sender<Arc<EndpointSet>>>,
     outbound_watches: BTreeMap<ServicePort, watch::Sender<Arc<OutboundPolicy>>>,
     inbound_watches: BTreeMap<(ObjectKey, u16), watch::Sender<Arc<InboundServer>>>,
@@ -114,6 +116,8 @@ struct Dirty {
     outbound: bool,
     inbound_ns: HashSet<String>,
     addrs: bool,
+    /// A pod with IPs changed: fallback policies for pod IPs may have changed.
+    pod_addrs: bool,
 }
 
 impl SharedIndex {
@@ -146,6 +150,7 @@ impl Index {
             mtls_authns: BTreeMap::new(),
             network_authns: BTreeMap::new(),
             by_addr: HashMap::new(),
+            pod_ips: HashMap::new(),
             endpoint_watches: BTreeMap::new(),
             outbound_watches: BTreeMap::new(),
             inbound_watches: BTreeMap::new(),
@@ -197,6 +202,9 @@ impl Index {
         let dirty = std::mem::take(&mut self.dirty);
         if dirty.addrs {
             self.rebuild_addrs();
+        }
+        if dirty.pod_addrs {
+            self.services_changed.send_modify(|n| *n += 1);
         }
         let ports: Vec<ServicePort> = self
             .endpoint_watches
@@ -349,6 +357,10 @@ impl DiscoverOutboundPolicy for SharedIndex {
         target: &OutboundTarget,
     ) -> Option<watch::Receiver<Arc<OutboundPolicy>>> {
         self.0.lock().watch_outbound(target)
+    }
+
+    fn endpoint(&self, addr: SocketAddr) -> Option<Endpoint> {
+        self.0.lock().pod_endpoint(addr)
     }
 
     fn services_changed(&self) -> watch::Receiver<u64> {

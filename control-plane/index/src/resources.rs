@@ -104,6 +104,9 @@ pub(crate) struct Pod {
     pub labels: BTreeMap<String, String>,
     /// Named container ports, for Servers that name their port.
     pub ports: BTreeMap<String, u16>,
+    /// The pod's own IPs (`status.podIPs`); empty for host-network and finished pods, whose
+    /// addresses belong to the node or to a newer pod.
+    pub ips: Vec<IpAddr>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -381,19 +384,31 @@ impl IndexResource<core::Pod> for Index {
             opaque_ports: parse_port_ranges(&what, annotations.get(OPAQUE_PORTS_ANNOTATION)),
             labels: pod.labels().clone(),
             ports: named_ports(pod.spec.as_ref()),
+            ips: pod_ips(&pod),
         };
         if self.pods.get(&key) != Some(&entry) {
             self.dirty.endpoints_ns.insert(key.namespace.clone());
             self.dirty.inbound_ns.insert(key.namespace.clone());
-            self.pods.insert(key, entry);
+            let old = self.pods.insert(key.clone(), entry);
+            self.unindex_pod_ips(&key, old.as_ref());
+            let ips = self
+                .pods
+                .get(&key)
+                .map(|p| p.ips.clone())
+                .unwrap_or_default();
+            self.dirty.pod_addrs |= !ips.is_empty();
+            for ip in ips {
+                self.pod_ips.insert(ip, key.clone());
+            }
         }
         self.publish();
     }
 
     fn delete(&mut self, key: ObjectKey) {
-        if self.pods.remove(&key).is_some() {
+        if let Some(old) = self.pods.remove(&key) {
             self.dirty.endpoints_ns.insert(key.namespace.clone());
-            self.dirty.inbound_ns.insert(key.namespace);
+            self.dirty.inbound_ns.insert(key.namespace.clone());
+            self.unindex_pod_ips(&key, Some(&old));
         }
         self.publish();
     }
@@ -402,6 +417,43 @@ impl IndexResource<core::Pod> for Index {
         let existing: Vec<_> = self.pods.keys().cloned().collect();
         reset_with(self, existing, resources);
     }
+}
+
+impl Index {
+    /// Forgets the IPs `old` (the previous version of pod `key`) had, unless another pod has
+    /// taken them since.
+    fn unindex_pod_ips(&mut self, key: &ObjectKey, old: Option<&Pod>) {
+        for ip in old.into_iter().flat_map(|p| &p.ips) {
+            if self.pod_ips.get(ip) == Some(key) {
+                self.pod_ips.remove(ip);
+                self.dirty.pod_addrs = true;
+            }
+        }
+    }
+}
+
+/// The IPs that reach `pod` itself: none for a host-network pod (they are the node's) or a
+/// pod that has finished (its IP may be reused).
+fn pod_ips(pod: &core::Pod) -> Vec<IpAddr> {
+    if pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
+        return vec![];
+    }
+    let Some(status) = &pod.status else {
+        return vec![];
+    };
+    if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        return vec![];
+    }
+    let listed = status.pod_ips.iter().flatten().map(|p| p.ip.as_str());
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for ip in status.pod_ip.as_deref().into_iter().chain(listed) {
+        if let Ok(ip) = ip.parse()
+            && !ips.contains(&ip)
+        {
+            ips.push(ip);
+        }
+    }
+    ips
 }
 
 /// A pod's named TCP container ports (init containers too: native sidecars serve).

@@ -10,6 +10,7 @@ mod http_routes;
 mod inbound;
 mod inbound_routes;
 mod outbound;
+mod pod_ips;
 mod policy_authz;
 mod servers;
 

@@ -112,7 +112,7 @@ fn add<'a>(
 
 /// One endpoint as the proxy sees it: where, how much, whom to expect (TLS identity, also the
 /// SNI server name), what it speaks, and which pod it is.
-pub(super) fn weighted_addr(ep: &Endpoint) -> WeightedAddr {
+pub(crate) fn weighted_addr(ep: &Endpoint) -> WeightedAddr {
     let tls_identity = ep.identity.as_ref().map(|name| {
         let dns = tls_identity::DnsLikeIdentity { name: name.clone() };
         TlsIdentity {

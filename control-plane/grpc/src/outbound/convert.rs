@@ -12,13 +12,15 @@
 //!   missing Service, or is `Default("invalid")`.
 //! - An unknown ClusterIP gets a fallback policy, metadata `Default("egress-fallback")`:
 //!   protocol detection (10s) whose HTTP/1, HTTP/2 and opaque routes all send to one `Forward`
-//!   backend, the original destination with weight 1, as `FirstAvailable`.
+//!   backend, the original destination with weight 1, as `FirstAvailable`. When the address is
+//!   a pod's IP, the `Forward` address carries what a `Destination.Get` endpoint would (TLS
+//!   identity of a meshed pod, protocol hint, metric labels), so the proxy uses mTLS to it.
 
 use super::routes;
-use crate::duration;
+use crate::{destination::updates::weighted_addr, duration};
 use std::{net::SocketAddr, time::Duration};
 use weft_controller_core::{
-    OutboundPolicy, ServicePort,
+    Endpoint, OutboundPolicy, ServicePort,
     outbound::{Backend, WeightedBackend},
 };
 use weft_proto::{
@@ -80,17 +82,26 @@ pub(crate) fn policy(policy: &OutboundPolicy) -> proto::OutboundPolicy {
     }
 }
 
-/// The policy for an address no service has: forward to it, whatever the protocol.
-pub(crate) fn fallback(addr: SocketAddr) -> proto::OutboundPolicy {
+/// The policy for an address no service has: forward to it, whatever the protocol. `pod` is
+/// the pod at that address, if any, as a `Destination.Get` endpoint.
+pub(crate) fn fallback(addr: SocketAddr, pod: Option<&Endpoint>) -> proto::OutboundPolicy {
     const NAME: &str = "egress-fallback";
-    let backend = proto::Backend {
-        metadata: Some(default_meta(NAME)),
-        queue: Some(queue()),
-        kind: Some(backend::Kind::Forward(WeightedAddr {
+    let forward = match pod {
+        Some(ep) => WeightedAddr {
+            addr: Some(addr.into()),
+            weight: 1,
+            ..weighted_addr(ep)
+        },
+        None => WeightedAddr {
             addr: Some(addr.into()),
             weight: 1,
             ..Default::default()
-        })),
+        },
+    };
+    let backend = proto::Backend {
+        metadata: Some(default_meta(NAME)),
+        queue: Some(queue()),
+        kind: Some(backend::Kind::Forward(forward)),
     };
     let opaque = proxy_protocol::Opaque {
         routes: vec![opaque_route_to(

@@ -2,6 +2,7 @@
 
 use std::{
     collections::HashMap,
+    net::{IpAddr, SocketAddr},
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -10,8 +11,8 @@ use std::{
 };
 use tokio::sync::watch;
 use weft_controller_core::{
-    DefaultPolicy, DiscoverEndpoints, DiscoverInboundServer, DiscoverOutboundPolicy, EndpointSet,
-    InboundServer, OutboundPolicy, OutboundTarget, ServicePort,
+    DefaultPolicy, DiscoverEndpoints, DiscoverInboundServer, DiscoverOutboundPolicy, Endpoint,
+    EndpointSet, InboundServer, OutboundPolicy, OutboundTarget, ServicePort,
 };
 
 /// Inbound servers by namespace, pod and port.
@@ -26,6 +27,7 @@ struct Inner {
     outbound: Mutex<HashMap<OutboundTarget, watch::Sender<Arc<OutboundPolicy>>>>,
     services_changed: Mutex<Option<watch::Sender<u64>>>,
     inbound: Mutex<InboundServers>,
+    pods: Mutex<HashMap<IpAddr, Endpoint>>,
     lookups: AtomicUsize,
 }
 
@@ -75,6 +77,12 @@ impl Fake {
         self.0.lookups.load(Ordering::SeqCst)
     }
 
+    /// Puts a pod at `ep.addr`'s IP (its port is replaced by the one asked for). Does not
+    /// signal `services_changed`.
+    pub fn set_pod(&self, ep: Endpoint) {
+        self.0.pods.lock().unwrap().insert(ep.addr.ip(), ep);
+    }
+
     /// Signals that the set of services changed.
     pub fn bump_services(&self) {
         self.changed_tx().send_modify(|n| *n += 1);
@@ -116,6 +124,12 @@ impl DiscoverOutboundPolicy for Fake {
             .unwrap()
             .get(target)
             .map(|tx| tx.subscribe())
+    }
+
+    fn endpoint(&self, addr: SocketAddr) -> Option<Endpoint> {
+        let pods = self.0.pods.lock().unwrap();
+        pods.get(&addr.ip())
+            .map(|ep| Endpoint { addr, ..ep.clone() })
     }
 
     fn services_changed(&self) -> watch::Receiver<u64> {

@@ -1,4 +1,5 @@
-//! `OutboundPolicies.Watch`/`Get`: known services, fallback for unknown addresses, bad specs.
+//! `OutboundPolicies.Watch`/`Get`: known services, fallback for unknown addresses (with the
+//! identity of a meshed pod at that IP), bad specs.
 
 mod asserts;
 mod fixtures;
@@ -6,9 +7,10 @@ mod fixtures;
 use crate::{Fake, PATIENCE, eventually, next, start};
 use asserts::*;
 use fixtures::*;
-use std::{net::SocketAddr, time::Duration};
-use weft_controller_core::OutboundTarget;
+use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
+use weft_controller_core::{Endpoint, OutboundTarget, ProtocolHint, endpoints::DEFAULT_WEIGHT};
 use weft_proto::{
+    destination::{WeightedAddr, protocol_hint, tls_identity},
     http_route as route,
     meta::{self, metadata},
     net::TcpAddress,
@@ -182,6 +184,97 @@ async fn an_unknown_ip_forwards_until_a_service_takes_it() {
     let back = next(&mut watch).await;
     let rule = &detect(&back).http1.as_ref().unwrap().routes[0].rules[0];
     assert_eq!(random_backends(rule)[0].0, 2);
+}
+
+const POD_ID: &str = "web.shop.serviceaccount.identity.cluster.local";
+
+/// A meshed pod at 10.244.0.7, as the index reports it.
+fn meshed_pod() -> Endpoint {
+    Endpoint {
+        addr: "10.244.0.7:0".parse().unwrap(),
+        weight: DEFAULT_WEIGHT,
+        identity: Some(POD_ID.to_string()),
+        protocol_hint: Some(ProtocolHint::H2),
+        labels: BTreeMap::from([("pod".to_string(), "web-v1-0".to_string())]),
+        pod: Some(("shop".to_string(), "web-v1-0".to_string())),
+        terminating: false,
+    }
+}
+
+/// The DNS-like identity (and SNI name) a forward address tells the proxy to expect.
+fn forward_identity(w: &WeightedAddr) -> Option<String> {
+    let id = w.tls_identity.as_ref()?;
+    let Some(tls_identity::Strategy::DnsLikeIdentity(dns)) = &id.strategy else {
+        panic!("expected a DNS-like identity: {id:?}");
+    };
+    assert_eq!(id.server_name.as_ref(), Some(dns), "SNI is the identity");
+    Some(dns.name.clone())
+}
+
+#[tokio::test]
+async fn a_meshed_pod_ip_is_forwarded_to_with_its_identity() {
+    let fake = Fake::default();
+    fake.set_pod(meshed_pod());
+    let server = start(&fake).await;
+    let mut client = client(&server).await;
+
+    let pod_ip: SocketAddr = "10.244.0.7:8080".parse().unwrap();
+    let policy = client.get(by_addr(pod_ip)).await.unwrap().into_inner();
+    assert_fallback(&policy, pod_ip);
+    let meshed = forwards(&policy);
+    assert_eq!(meshed.len(), 3, "http1, http2, opaque");
+    for w in &meshed {
+        assert_eq!(forward_identity(w).as_deref(), Some(POD_ID));
+        let hint = w.protocol_hint.as_ref().and_then(|h| h.protocol);
+        assert!(
+            matches!(hint, Some(protocol_hint::Protocol::H2(_))),
+            "{w:?}"
+        );
+        assert_eq!(
+            w.metric_labels.get("pod").map(String::as_str),
+            Some("web-v1-0")
+        );
+    }
+
+    // An IP no pod has: forwarded in plaintext, with nothing claimed about the peer.
+    let other: SocketAddr = "10.244.0.99:8080".parse().unwrap();
+    let policy = client.get(by_addr(other)).await.unwrap().into_inner();
+    assert_fallback(&policy, other);
+    for w in forwards(&policy) {
+        assert_eq!(forward_identity(&w), None);
+        assert_eq!(w.protocol_hint, None);
+    }
+}
+
+#[tokio::test]
+async fn a_pod_ip_watch_learns_the_identity_once_the_pod_is_known() {
+    let fake = Fake::default();
+    let server = start(&fake).await;
+    let pod_ip: SocketAddr = "10.244.0.7:8080".parse().unwrap();
+    let mut watch = client(&server)
+        .await
+        .watch(by_addr(pod_ip))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = next(&mut watch).await;
+    assert_fallback(&first, pod_ip);
+    assert_eq!(forward_identity(&forwards(&first)[0]), None);
+
+    // The index learns the pod's IP (it is signalled like a service change).
+    fake.set_pod(meshed_pod());
+    fake.bump_services();
+    let second = next(&mut watch).await;
+    assert_fallback(&second, pod_ip);
+    for w in forwards(&second) {
+        assert_eq!(forward_identity(&w).as_deref(), Some(POD_ID));
+    }
+
+    // A service taking the address still wins.
+    fake.set_policy(OutboundTarget::Addr(pod_ip), http_policy(1, 1));
+    fake.bump_services();
+    let policy = next(&mut watch).await;
+    assert_eq!(policy.metadata, Some(service_meta("web", 80)));
 }
 
 #[tokio::test]

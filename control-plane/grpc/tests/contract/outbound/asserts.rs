@@ -3,6 +3,7 @@
 use super::fixtures::GRPC_AUTHORITY;
 use std::{net::SocketAddr, time::Duration};
 use weft_proto::{
+    destination::WeightedAddr,
     grpc_route as grpc_proto, http_route as route, http_types,
     meta::{self, metadata},
     outbound::{self as proto, backend, grpc_route, http_route, opaque_route, proxy_protocol},
@@ -179,6 +180,41 @@ pub fn assert_fallback(policy: &proto::OutboundPolicy, addr: SocketAddr) {
         forward_addr(first.backends[0].backend.as_ref().unwrap()),
         addr
     );
+}
+
+/// The `Forward` address of each of a fallback policy's HTTP/1, HTTP/2 and opaque routes.
+pub fn forwards(policy: &proto::OutboundPolicy) -> Vec<WeightedAddr> {
+    let detect = detect(policy);
+    let http = [
+        &detect.http1.as_ref().unwrap().routes,
+        &detect.http2.as_ref().unwrap().routes,
+    ]
+    .map(|routes| {
+        match routes[0].rules[0]
+            .backends
+            .as_ref()
+            .and_then(|d| d.kind.clone())
+        {
+            Some(http_route::distribution::Kind::FirstAvailable(first)) => {
+                first.backends[0].backend.clone().unwrap()
+            }
+            other => panic!("expected first-available: {other:?}"),
+        }
+    });
+    let opaque = &detect.opaque.as_ref().unwrap().routes[0].rules[0];
+    let opaque = match opaque.backends.as_ref().and_then(|d| d.kind.clone()) {
+        Some(proto::opaque_route::distribution::Kind::FirstAvailable(first)) => {
+            first.backends[0].backend.clone().unwrap()
+        }
+        other => panic!("expected first-available: {other:?}"),
+    };
+    http.into_iter()
+        .chain([opaque])
+        .map(|b| match b.kind {
+            Some(backend::Kind::Forward(w)) => w,
+            other => panic!("expected forward, got {other:?}"),
+        })
+        .collect()
 }
 
 pub fn forward_addr(backend: &proto::Backend) -> SocketAddr {
