@@ -3,10 +3,11 @@
 //! them on `web-v1`, called by a meshed `client`, a meshed `ops` and an unmeshed pod.
 //!
 //! Every call is a fresh connection to `web-v1` alone (no split, no pooled connection from an
-//! earlier policy). Meshed callers dial the `web-v1` Service, whose one endpoint is `web-v1`, so
-//! their sidecars use mTLS with the identity the controller names; the unmeshed pod has no
-//! sidecar and dials the pod IP. (A meshed pod dialing a pod IP is not given the pod's
-//! identity by the controller, so its sidecar would connect in plaintext.)
+//! earlier policy). In the example's matrix every caller dials `web-v1`'s pod IP, as apps do
+//! behind a headless Service: the controller's policy for a pod IP names the pod's identity, so
+//! meshed callers' sidecars still use mTLS and `web-v1` sees their identities; the unmeshed
+//! pod has no sidecar and arrives in plaintext. The default-policy tests dial the `web-v1`
+//! Service (one endpoint, `web-v1`), the balanced path, to cover it too.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -27,7 +28,7 @@ const PROPAGATION: Duration = Duration::from_secs(5);
 
 const DEFAULT_POLICY: &str = "weft.dev/default-inbound-policy";
 
-/// What meshed callers dial to reach `web-v1` (see the top of the file).
+/// What meshed callers dial to reach `web-v1` outside the matrix test (see the top of the file).
 const MESHED_TO_V1: Ipv4Addr = shop::WEB_V1_IP;
 
 fn shop(test: &str) -> Option<(std::sync::MutexGuard<'static, ()>, Shop)> {
@@ -180,14 +181,11 @@ fn the_authz_example_admits_exactly_what_it_says() {
     );
 
     let before = shop.v1.metrics();
+    // Everyone dials the pod IP: the meshed callers' identities reaching the app (and the
+    // `tls="true"` counts below) prove that pod-IP calls between sidecars are mTLS.
     let callers: [(&str, &Pod, Ipv4Addr, Option<String>); 3] = [
-        (
-            "client",
-            &shop.client.pod,
-            MESHED_TO_V1,
-            Some(identity("client")),
-        ),
-        ("ops", &ops.pod, MESHED_TO_V1, Some(identity("ops"))),
+        ("client", &shop.client.pod, pod_ip, Some(identity("client"))),
+        ("ops", &ops.pod, pod_ip, Some(identity("ops"))),
         ("unmeshed", &unmeshed, pod_ip, None),
     ];
     let mut table = Vec::new();
