@@ -110,7 +110,7 @@ impl Conn {
                 .select(&parts.method, &parts.uri, &parts.headers)
             else {
                 tracing::debug!(server = %policy.name, method = %parts.method, path = parts.uri.path(), "no inbound route matches");
-                return Checked::Refuse(error(StatusCode::NOT_FOUND, "no route"));
+                return Checked::Refuse(refuse(&parts, Refusal::NoRoute, "no route"));
             };
             (m.name, m.authorizations, Some(m.matched))
         };
@@ -126,7 +126,7 @@ impl Conn {
                     None => denied,
                 };
                 tracing::debug!(peer = %self.meta.peer, method = %parts.method, path = parts.uri.path(), error = %denied, "request denied");
-                return Checked::Refuse(error(StatusCode::FORBIDDEN, &denied.to_string()));
+                return Checked::Refuse(refuse(&parts, Refusal::Unauthorized, &denied.to_string()));
             }
         }
 
@@ -143,4 +143,41 @@ impl Conn {
         }
         Checked::Forward(Request::from_parts(parts, body))
     }
+}
+
+/// Why the proxy refused a request itself.
+#[derive(Clone, Copy, Debug)]
+enum Refusal {
+    NoRoute,
+    Unauthorized,
+}
+
+/// The refusal in the caller's protocol: 404/403 with `weft-proxy-error`, or for a gRPC
+/// request a trailers-only response with `grpc-status` UNIMPLEMENTED (12) or
+/// PERMISSION_DENIED (7), which gRPC clients report as such rather than as a transport error.
+fn refuse(req: &http::request::Parts, why: Refusal, reason: &str) -> Response<ProxyBody> {
+    let (status, grpc_status) = match why {
+        Refusal::NoRoute => (StatusCode::NOT_FOUND, "12"),
+        Refusal::Unauthorized => (StatusCode::FORBIDDEN, "7"),
+    };
+    let grpc = req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/grpc"));
+    let mut rsp = error(status, reason);
+    if grpc {
+        *rsp.status_mut() = StatusCode::OK;
+        *rsp.body_mut() = http_body_util::Either::Right(Full::new(Bytes::new()));
+        let h = rsp.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        h.insert("grpc-status", HeaderValue::from_static(grpc_status));
+        if let Ok(v) = HeaderValue::from_str(reason) {
+            h.insert("grpc-message", v);
+        }
+    }
+    rsp
 }

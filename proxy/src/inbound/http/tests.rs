@@ -139,6 +139,36 @@ async fn a_meshed_client_s_identity_replaces_any_sent() {
 }
 
 #[tokio::test]
+async fn a_denied_grpc_request_gets_permission_denied_in_grpc_terms() {
+    let h = Harness::new(policy(server(
+        "web-grpc",
+        detect(vec![]),
+        vec![authz("meshed", everywhere(), mesh(&[WEB], &[]))],
+    )));
+    let mut svc = h.service(ClientTls::None);
+    let rsp = send(
+        &mut svc,
+        "/shop.Web/Get",
+        &[("content-type", "application/grpc+proto")],
+    )
+    .await;
+    assert_eq!(
+        rsp.status(),
+        StatusCode::OK,
+        "gRPC errors travel in grpc-status"
+    );
+    assert_eq!(rsp.headers()["grpc-status"], "7");
+    assert!(
+        rsp.headers()["grpc-message"]
+            .to_str()
+            .expect("ASCII")
+            .starts_with("unauthorized: no authorization of server web-grpc")
+    );
+    assert!(proxy_error(&rsp).starts_with("unauthorized:"));
+    assert!(h.seen().is_empty(), "the app saw a denied request");
+}
+
+#[tokio::test]
 async fn a_denied_request_is_403_and_never_forwarded() {
     let h = Harness::new(policy(server(
         "web-http",
