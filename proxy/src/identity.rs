@@ -102,6 +102,49 @@ impl Identity {
         let _ = rx.wait_for(Option::is_some).await;
     }
 
+    /// When the current certificate expires (`None` before the first one).
+    pub fn expires(&self) -> Option<std::time::SystemTime> {
+        let key = self.current()?;
+        let leaf = key.cert.first()?;
+        weft_certs::not_after(leaf).ok()
+    }
+
+    /// Keeps `ready` true exactly while the proxy holds a certificate that has not expired:
+    /// false before the first one, and false again if renewal kept failing until the
+    /// certificate ran out (peers would refuse it), until a new one arrives. Runs until
+    /// aborted.
+    pub async fn track_readiness(self: Arc<Self>, ready: Arc<std::sync::atomic::AtomicBool>) {
+        use std::sync::atomic::Ordering;
+        let mut changes = self.current.subscribe();
+        loop {
+            let expires = self.expires();
+            let left = expires.and_then(|t| t.duration_since(std::time::SystemTime::now()).ok());
+            let valid = left.is_some_and(|d| !d.is_zero());
+            if ready.swap(valid, Ordering::AcqRel) != valid {
+                match valid {
+                    true => tracing::info!(identity = %self.name, "proxy ready"),
+                    false if expires.is_some() => {
+                        tracing::error!(identity = %self.name, "the certificate expired before it could be renewed; not ready")
+                    }
+                    false => {}
+                }
+            }
+            changes.borrow_and_update();
+            match left {
+                Some(left) if valid => {
+                    tokio::select! {
+                        _ = changes.changed() => {}
+                        () = tokio::time::sleep(left) => {}
+                    }
+                }
+                // The sender lives in `self`, so this only returns on a new certificate.
+                _ => {
+                    let _ = changes.changed().await;
+                }
+            }
+        }
+    }
+
     /// The certificate for inbound handshakes.
     pub fn server_resolver(self: &Arc<Self>) -> Arc<dyn ResolvesServerCert> {
         Arc::new(Resolver(self.clone()))

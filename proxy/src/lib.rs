@@ -204,16 +204,18 @@ pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
         tokio::spawn(admin.clone().serve(l));
     }
     tracing::info!(?ins, ?outs, ?admins, workload = ?config.workload, "proxy serving");
-    // Listeners serve at once; readiness, what Kubernetes gates on, waits for a certificate.
+    // Listeners serve at once; readiness, what Kubernetes gates on, follows the certificate.
     let readiness = tokio::spawn({
         let ready = ready.clone();
         let identity = identity.clone();
         async move {
-            if let Some(identity) = identity {
-                identity.certified().await;
+            match identity {
+                Some(identity) => identity.track_readiness(ready).await,
+                None => {
+                    ready.store(true, Ordering::Release);
+                    tracing::info!("proxy ready");
+                }
             }
-            ready.store(true, Ordering::Release);
-            tracing::info!("proxy ready");
         }
     });
 

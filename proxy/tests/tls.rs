@@ -41,13 +41,26 @@ impl Pki {
 
     /// A proxy that trusts this PKI's anchors but holds a certificate from `issuer`.
     fn proxy_signed(&self, sa: &str, cert_sa: &str, issuer: &Issuer) -> MeshTls {
+        let identity = self.identity(sa, cert_sa, issuer, DAY);
+        MeshTls::new(identity, Duration::from_secs(3)).expect("tls config")
+    }
+
+    /// An identity named for `sa` holding a certificate for `cert_sa` from `issuer`, valid for
+    /// `lifetime`.
+    fn identity(
+        &self,
+        sa: &str,
+        cert_sa: &str,
+        issuer: &Issuer,
+        lifetime: Duration,
+    ) -> Arc<Identity> {
         let name = ServiceAccountIdentity::new(sa, "shop", "cluster.local").expect("name");
         let cert_name =
             ServiceAccountIdentity::new(cert_sa, "shop", "cluster.local").expect("name");
         let key = LeafKey::generate().expect("key");
         let csr = key.csr_der(&cert_name).expect("csr");
         let leaf = issuer
-            .certify(&csr, &cert_name, DAY, std::time::SystemTime::now())
+            .certify(&csr, &cert_name, lifetime, std::time::SystemTime::now())
             .expect("certify");
         let signer = any_supported_type(&key.private_key_der()).expect("signing key");
         let config = IdentityConfig {
@@ -60,8 +73,7 @@ impl Pki {
             )
             .expect("name"),
         };
-        let identity = Identity::fixed(&config, Arc::new(CertifiedKey::new(leaf.chain, signer)));
-        MeshTls::new(identity, Duration::from_secs(3)).expect("tls config")
+        Identity::fixed(&config, Arc::new(CertifiedKey::new(leaf.chain, signer)))
     }
 }
 
@@ -196,4 +208,32 @@ async fn a_garbage_client_hello_is_an_error_not_a_panic() {
     let (io, _peer) = tokio::io::duplex(1024);
     let junk = bytes::Bytes::from_static(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]);
     assert!(server.accept(io, junk).await.is_err());
+}
+
+#[tokio::test]
+async fn a_certificate_that_runs_out_unrenewed_makes_the_proxy_not_ready() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let pki = Pki::new();
+    let identity = pki.identity("web", "web", &pki.issuer, Duration::from_secs(2));
+    let expires = identity.expires().expect("a certificate");
+    let ready = Arc::new(AtomicBool::new(false));
+    let task = tokio::spawn(identity.clone().track_readiness(ready.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while !ready.load(Ordering::Acquire) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        ready.load(Ordering::Acquire),
+        "ready while the certificate is valid"
+    );
+    // Validity ends on a whole second; allow for it.
+    let left = expires
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_millis(1500)).await;
+    assert!(
+        !ready.load(Ordering::Acquire),
+        "not ready once the certificate has expired"
+    );
+    task.abort();
 }
