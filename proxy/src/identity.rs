@@ -117,6 +117,8 @@ impl Identity {
         use std::sync::atomic::Ordering;
         let mut changes = self.current.subscribe();
         loop {
+            // Mark the value seen before reading it, so an install in between wakes us again.
+            changes.borrow_and_update();
             let expires = self.expires();
             let left = expires.and_then(|t| t.duration_since(std::time::SystemTime::now()).ok());
             let valid = left.is_some_and(|d| !d.is_zero());
@@ -129,7 +131,6 @@ impl Identity {
                     false => {}
                 }
             }
-            changes.borrow_and_update();
             match left {
                 Some(left) if valid => {
                     tokio::select! {

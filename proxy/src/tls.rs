@@ -129,10 +129,17 @@ impl MeshTls {
     {
         let deadline = tokio::time::Instant::now() + self.handshake_timeout;
         let mut buf = BytesMut::from(&prefix[..]);
-        let sni = tokio::time::timeout_at(deadline, server_name(&mut io, &mut buf))
-            .await
-            .map_err(|_| TlsError::Timeout(self.handshake_timeout))?
-            .map_err(TlsError::Handshake)?;
+        let sni = match tokio::time::timeout_at(deadline, server_name(&mut io, &mut buf)).await {
+            Err(_) => return Err(TlsError::Timeout(self.handshake_timeout)),
+            Ok(Ok(sni)) => sni,
+            // A ClientHello rustls cannot read (or an oversize one) is not for the mesh, whose
+            // clients are rustls: the app may understand it, so it passes through.
+            Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                tracing::debug!(error = %e, "unreadable ClientHello; passing it through");
+                None
+            }
+            Ok(Err(e)) => return Err(TlsError::Handshake(e)),
+        };
         let replay = PrefixedIo::new(buf.freeze(), io);
         if sni.as_deref() != Some(self.identity.name()) {
             return Ok(Inbound::Passthrough(replay));

@@ -202,12 +202,19 @@ async fn tls_for_another_name_passes_through_with_every_byte() {
 }
 
 #[tokio::test]
-async fn a_garbage_client_hello_is_an_error_not_a_panic() {
+async fn a_client_hello_the_mesh_cannot_read_passes_through_to_the_app() {
     let pki = Pki::new();
     let server = pki.proxy("web");
     let (io, _peer) = tokio::io::duplex(1024);
     let junk = bytes::Bytes::from_static(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]);
-    assert!(server.accept(io, junk).await.is_err());
+    match server.accept(io, junk.clone()).await {
+        Ok(Inbound::Passthrough(mut io)) => {
+            let mut replay = vec![0u8; junk.len()];
+            io.read_exact(&mut replay).await.expect("replayed");
+            assert_eq!(replay, junk);
+        }
+        other => panic!("not the mesh's TLS: pass it on, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -50,6 +50,13 @@ pub enum CertifyError {
     /// The answer carries no certificate.
     #[error("the controller answered without a leaf certificate")]
     NoCertificate,
+    /// The answer is already expired (a skewed clock on one side): installing it would only
+    /// ask again at once.
+    #[error("the controller's answer is valid only until {until:?}, which has passed")]
+    AlreadyExpired {
+        /// The end of its validity.
+        until: SystemTime,
+    },
     /// The certificate does not parse or names no identity.
     #[error("the issued certificate is unusable: {0}")]
     Certificate(CertError),
@@ -259,6 +266,9 @@ impl Certifier {
             SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
         }) {
             not_after = not_after.min(until);
+        }
+        if not_after <= SystemTime::now() {
+            return Err(CertifyError::AlreadyExpired { until: not_after });
         }
         let mut chain = Vec::with_capacity(1 + intermediates.len());
         chain.push(leaf);

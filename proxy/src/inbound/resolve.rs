@@ -80,7 +80,11 @@ impl InboundPolicies {
             return PortPolicy::fixed(self.default.clone(), self.metrics.clone());
         };
         let mut rx = discovery.inbound(port);
-        if rx.borrow().is_none() && !self.late().contains(&port) {
+        if rx.borrow().is_some() {
+            // The controller answers for this port (again): a later watch for it, after this
+            // one is swept, must wait for the answer rather than start on the default.
+            self.late().remove(&port);
+        } else if !self.late().contains(&port) {
             let wait = tokio::time::timeout(discovery.timeout, rx.wait_for(Option::is_some));
             if wait.await.is_err() {
                 tracing::info!(port, after = ?discovery.timeout, default = %self.default.name, "no inbound policy from the controller in time; using the default until it answers");
