@@ -121,6 +121,12 @@ impl Protocol {
     pub fn is_opaque(self) -> bool {
         matches!(self, Self::Opaque | Self::Tls)
     }
+
+    /// Whether the server declares HTTP (HTTP/1, HTTP/2 or gRPC, without detection), so a
+    /// connection that is not HTTP has no business there.
+    pub fn is_http(self) -> bool {
+        matches!(self, Self::Http1 | Self::Http2 | Self::Grpc)
+    }
 }
 
 // === impl ClientTls ===

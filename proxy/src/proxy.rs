@@ -289,6 +289,13 @@ impl Proxy {
             }
             Protocol::Tls | Protocol::Opaque => {
                 let upstream = match &route {
+                    // A server that speaks HTTP is authorized request by request (routes, and
+                    // the `weft-client-id` the app may trust): bytes that never became HTTP
+                    // (detection gave up) get no way around that.
+                    Route::Inbound(policy, _) if policy.current().protocol.is_http() => {
+                        tracing::info!(direction, %peer, %target, "not HTTP on a server that only speaks HTTP; closing");
+                        return;
+                    }
                     Route::Inbound(policy, meta) => match policy.check_tcp(meta) {
                         Ok(_) => OpaqueTarget::direct(target),
                         Err(denied) => {

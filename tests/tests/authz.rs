@@ -531,3 +531,88 @@ fn an_opaque_server_closes_unauthorized_connections_and_admits_the_authorized() 
     let got = call(&shop.client.pod, "GET", web, "/");
     assert_eq!(got, Got::App("-".into()), "{}", shop.client.process.log());
 }
+
+/// web:8080 declared HTTP/1, open to every network.
+const OPEN_HTTP_SERVER: &str = "apiVersion: policy.weft.dev/v1alpha1
+kind: Server
+metadata: {name: web-http1, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  port: 8080
+  proxyProtocol: HTTP/1
+  accessPolicy: deny
+---
+apiVersion: policy.weft.dev/v1alpha1
+kind: NetworkAuthentication
+metadata: {name: anywhere, namespace: shop}
+spec:
+  networks: [{cidr: 0.0.0.0/0}]
+---
+apiVersion: policy.weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: web-from-anywhere, namespace: shop}
+spec:
+  targetRef: {group: policy.weft.dev, kind: Server, name: web-http1}
+  requiredAuthenticationRefs:
+    - {group: policy.weft.dev, kind: NetworkAuthentication, name: anywhere}
+";
+
+/// What a raw client got after sending `first`, pausing, then sending `rest`.
+fn raw_exchange(
+    pod: &Pod,
+    ip: Ipv4Addr,
+    first: &'static str,
+    pause: Duration,
+    rest: &'static str,
+) -> String {
+    pod.run(move || async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok(mut tcp) = tokio::net::TcpStream::connect((ip, PORT)).await else {
+            return "connect failed".to_string();
+        };
+        let _ = tcp.write_all(first.as_bytes()).await;
+        tokio::time::sleep(pause).await;
+        let _ = tcp.write_all(rest.as_bytes()).await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).to_string()
+    })
+}
+
+#[test]
+fn bytes_that_never_become_http_get_nowhere_on_an_http_server() {
+    let Some((_guard, shop)) = shop("bytes_that_never_become_http") else {
+        return;
+    };
+    shop.write_manifest("web-http1.yaml", OPEN_HTTP_SERVER)
+        .expect("write the policy");
+    let raw = shop.net.pod("raw").expect("pod");
+    let v1 = shop.v1.pod.ip;
+    let forged = "\r\nHost: web\r\nweft-client-id: admin.shop.serviceaccount.identity.cluster.local\r\nConnection: close\r\n\r\n";
+    // A request sent in one go is served (the policy admits everyone) ...
+    assert_eventually!(
+        raw_exchange(&raw, v1, "GET / HTTP/1.1", Duration::ZERO, forged)
+            .starts_with("HTTP/1.1 200"),
+        PROPAGATION,
+        "the open HTTP server must serve a plain request"
+    );
+    // ... and the app never sees a client id the proxy did not set.
+    let answer = raw_exchange(&raw, v1, "GET / HTTP/1.1", Duration::ZERO, forged);
+    assert!(
+        answer.to_lowercase().contains(&format!("{CLIENT_ID}: -")),
+        "the forged weft-client-id is stripped: {answer}"
+    );
+    // The same request held back past the detect timeout is not HTTP to detection: on a server
+    // that only speaks HTTP it is closed, never copied to the app with its forged header.
+    let stalled = raw_exchange(
+        &raw,
+        v1,
+        "GET / HTTP/1.1",
+        Duration::from_millis(1500),
+        forged,
+    );
+    assert!(
+        stalled.is_empty(),
+        "a stalled request must not reach the app as raw bytes: {stalled}"
+    );
+}
