@@ -1,6 +1,9 @@
 //! Endpoints of a service port, from its EndpointSlices and the pods behind them.
 
-use crate::{Index, resources::in_ranges};
+use crate::{
+    Index,
+    resources::{PROXY_ADMIN_PORT, in_ranges},
+};
 use std::{collections::BTreeMap, net::SocketAddr};
 use weft_controller_core::{
     Endpoint, EndpointSet, ProtocolHint, ServicePort, endpoints::DEFAULT_WEIGHT,
@@ -88,7 +91,11 @@ impl Index {
                     labels.insert(l.rsplit('/').next().unwrap_or(l).to_string(), v.clone());
                 }
             }
-            if pod.meshed {
+            // The proxy's own admin port and skipped ports reach a plaintext socket, not the
+            // inbound proxy: no identity to prove there.
+            let proxied =
+                addr.port() != PROXY_ADMIN_PORT && !in_ranges(&pod.skip_inbound_ports, addr.port());
+            if pod.meshed && proxied {
                 identity = Some(format!(
                     "{}.{}.serviceaccount.identity.{}",
                     pod.service_account, key.namespace, self.config.trust_domain

@@ -59,6 +59,10 @@ pub const DEFAULT_POLICY_ANNOTATION: &str = "weft.dev/default-inbound-policy";
 pub const OPAQUE_PORTS_ANNOTATION: &str = "weft.dev/opaque-ports";
 /// Annotation the injector puts on meshed pods.
 pub const PROXY_VERSION_ANNOTATION: &str = "weft.dev/proxy-version";
+/// Pod ports whose inbound traffic skips the proxy (the injector's `weft-init` exempts them).
+pub const SKIP_INBOUND_PORTS_ANNOTATION: &str = "weft.dev/skip-inbound-ports";
+/// The proxy's admin port, never redirected to its inbound listener.
+pub const PROXY_ADMIN_PORT: u16 = 4191;
 
 #[derive(Debug, PartialEq)]
 pub(crate) struct Namespace {
@@ -101,6 +105,8 @@ pub(crate) struct Pod {
     pub meshed: bool,
     pub default_policy: Option<DefaultPolicy>,
     pub opaque_ports: Vec<(u16, u16)>,
+    /// Ports whose inbound traffic does not pass the proxy.
+    pub skip_inbound_ports: Vec<(u16, u16)>,
     pub labels: BTreeMap<String, String>,
     /// Named container ports, for Servers that name their port.
     pub ports: BTreeMap<String, u16>,
@@ -146,9 +152,15 @@ fn policy_annotation(what: &str, annotations: &BTreeMap<String, String>) -> Opti
     }
 }
 
-/// Parses `3306,5000-5100`; bad items are logged and skipped.
-pub(crate) fn parse_port_ranges(what: &str, value: Option<&String>) -> Vec<(u16, u16)> {
-    let Some(value) = value else { return vec![] };
+/// Parses annotation `name` of `what`, `3306,5000-5100`; bad items are logged and skipped.
+pub(crate) fn parse_port_ranges(
+    what: &str,
+    annotations: &BTreeMap<String, String>,
+    name: &str,
+) -> Vec<(u16, u16)> {
+    let Some(value) = annotations.get(name) else {
+        return vec![];
+    };
     let mut ranges = vec![];
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let parsed = match item.split_once('-') {
@@ -158,7 +170,7 @@ pub(crate) fn parse_port_ranges(what: &str, value: Option<&String>) -> Vec<(u16,
         match parsed {
             Some((a, b)) if a <= b && a > 0 => ranges.push((a, b)),
             _ => {
-                tracing::warn!(%what, annotation = OPAQUE_PORTS_ANNOTATION, %item, "ignoring invalid port or range")
+                tracing::warn!(%what, annotation = name, %item, "ignoring invalid port or range")
             }
         }
     }
@@ -232,7 +244,7 @@ impl IndexResource<core::Service> for Index {
     fn apply(&mut self, svc: core::Service) {
         let key = ServiceRef::new(svc.namespace().unwrap_or_default(), svc.name_any());
         let what = key.to_string();
-        let opaque_ports = parse_port_ranges(&what, svc.annotations().get(OPAQUE_PORTS_ANNOTATION));
+        let opaque_ports = parse_port_ranges(&what, svc.annotations(), OPAQUE_PORTS_ANNOTATION);
         let spec = svc.spec.unwrap_or_default();
         let mut ips: Vec<String> = spec.cluster_ips.unwrap_or_default();
         if let Some(ip) = spec.cluster_ip
@@ -381,7 +393,12 @@ impl IndexResource<core::Pod> for Index {
                 .unwrap_or_else(|| "default".to_string()),
             meshed: annotations.contains_key(PROXY_VERSION_ANNOTATION),
             default_policy: policy_annotation(&what, annotations),
-            opaque_ports: parse_port_ranges(&what, annotations.get(OPAQUE_PORTS_ANNOTATION)),
+            opaque_ports: parse_port_ranges(&what, annotations, OPAQUE_PORTS_ANNOTATION),
+            skip_inbound_ports: parse_port_ranges(
+                &what,
+                annotations,
+                SKIP_INBOUND_PORTS_ANNOTATION,
+            ),
             labels: pod.labels().clone(),
             ports: named_ports(pod.spec.as_ref()),
             ips: pod_ips(&pod),

@@ -141,3 +141,28 @@ fn pod_ips_follow_pods_and_signal_a_lookup_again() {
     apply(&index, host);
     assert_eq!(index.endpoint(sa("192.168.1.10:80")), None);
 }
+
+#[test]
+fn the_proxy_admin_port_and_skipped_ports_of_a_meshed_pod_expect_no_identity() {
+    let index = new_index();
+    let skips =
+        json!({ "weft.dev/proxy-version": "v0.1.0", "weft.dev/skip-inbound-ports": "9000-9001" });
+    apply(
+        &index,
+        pod_at("web-0", "web", skips, &["10.1.0.7"], "Running"),
+    );
+    let at = |port: u16| {
+        index
+            .endpoint(SocketAddr::new([10, 1, 0, 7].into(), port))
+            .expect("a pod has this IP")
+    };
+    assert_eq!(at(8080).identity.as_deref(), Some(WEB_ID));
+    for port in [4191, 9000, 9001] {
+        let ep = at(port);
+        assert_eq!(
+            ep.identity, None,
+            "port {port} does not reach the inbound proxy"
+        );
+        assert_eq!(ep.protocol_hint, None, "port {port}");
+    }
+}
