@@ -161,19 +161,40 @@ pub async fn run(
     tracing::info!(grpc = %config.grpc_addr, admin = %config.admin_addr, source = ?config.source, mtls = identity_server.is_some(), "controller running");
 
     tokio::pin!(shutdown);
-    let result = tokio::select! {
-        () = &mut shutdown => Ok(()),
-        r = source => match r {
+    let (mut grpc, mut identity_server) = (Some(grpc), identity_server);
+    // A server that ends on its own (it failed) ends the controller: running on without it
+    // would look healthy while no proxy can be served or certified.
+    let ended = tokio::select! {
+        () = &mut shutdown => Ended::Shutdown,
+        r = source => Ended::Source(match r {
             Ok(Ok(())) => Err(anyhow::anyhow!("the source stopped")),
             Ok(Err(e)) => Err(e),
             Err(e) => Err(anyhow::anyhow!("the source task failed: {e}")),
-        },
+        }),
+        r = until_done(&mut grpc) => Ended::Grpc(format!("{r:?}")),
+        r = until_done(&mut identity_server) => Ended::Identity(format!("{r:?}")),
+    };
+    let result = match ended {
+        Ended::Shutdown => Ok(()),
+        Ended::Source(r) => r,
+        Ended::Grpc(why) => {
+            grpc = None;
+            Err(anyhow::anyhow!(
+                "the destination/policy gRPC server stopped: {why}"
+            ))
+        }
+        Ended::Identity(why) => {
+            identity_server = None;
+            Err(anyhow::anyhow!("the identity gRPC server stopped: {why}"))
+        }
     };
     let _ = stop_tx.send(true);
-    match tokio::time::timeout(Duration::from_secs(5), grpc).await {
-        Ok(Ok(Err(e))) => return Err(e.into()),
-        Ok(_) => {}
-        Err(_) => tracing::warn!("gRPC server did not stop within 5s"),
+    if let Some(grpc) = grpc {
+        match tokio::time::timeout(Duration::from_secs(5), grpc).await {
+            Ok(Ok(Err(e))) => return Err(e.into()),
+            Ok(_) => {}
+            Err(_) => tracing::warn!("gRPC server did not stop within 5s"),
+        }
     }
     if let Some(server) = identity_server {
         match tokio::time::timeout(Duration::from_secs(5), server).await {
@@ -183,6 +204,24 @@ pub async fn run(
         }
     }
     result
+}
+
+/// Why the controller stopped running.
+enum Ended {
+    Shutdown,
+    Source(anyhow::Result<()>),
+    Grpc(String),
+    Identity(String),
+}
+
+/// The task's outcome once it ends; never, for a task that is not running.
+async fn until_done<T>(
+    task: &mut Option<tokio::task::JoinHandle<T>>,
+) -> Result<T, tokio::task::JoinError> {
+    match task {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn spawn_source(

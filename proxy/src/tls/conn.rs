@@ -21,13 +21,6 @@ pub enum Conn {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-impl Conn {
-    /// Whether the bytes are encrypted.
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Self::Tls(_))
-    }
-}
-
 impl AsyncRead for Conn {
     fn poll_read(
         self: Pin<&mut Self>,
