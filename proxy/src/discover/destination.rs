@@ -94,10 +94,7 @@ impl Resolution {
         set_labels: &std::collections::HashMap<String, String>,
     ) -> Option<Endpoint> {
         let addr = SocketAddr::try_from(wa.addr?).ok()?;
-        let identity = wa.tls_identity.and_then(|id| match id.strategy? {
-            tls_identity::Strategy::DnsLikeIdentity(d) => Some(d.name),
-            tls_identity::Strategy::UriLikeIdentity(u) => Some(u.uri),
-        });
+        let identity = wa.tls_identity.and_then(tls_server_name);
         let mut labels: BTreeMap<String, String> = set_labels
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -178,6 +175,20 @@ pub async fn watch(
         }
         // The task lives until the discovery cache drops (aborts) it.
         backoff.wait().await;
+    }
+}
+
+/// The name a meshed endpoint's certificate must carry, sent as SNI: the identity's
+/// `server_name` when the controller gives one, else its DNS-like identity. A URI-like
+/// identity without a server name cannot be named in a ClientHello, so the endpoint is
+/// treated as unmeshed.
+pub(crate) fn tls_server_name(id: api::TlsIdentity) -> Option<String> {
+    if let Some(name) = id.server_name.filter(|n| !n.name.is_empty()) {
+        return Some(name.name);
+    }
+    match id.strategy? {
+        tls_identity::Strategy::DnsLikeIdentity(d) => Some(d.name),
+        tls_identity::Strategy::UriLikeIdentity(_) => None,
     }
 }
 
@@ -299,5 +310,35 @@ mod tests {
             "the first message replaces the old set"
         );
         assert!(Arc::ptr_eq(&kept, &r.endpoints().endpoints[0]));
+    }
+
+    #[test]
+    fn the_sni_is_the_server_name_else_the_dns_like_identity() {
+        let dns = |name: &str| tls_identity::DnsLikeIdentity {
+            name: name.to_string(),
+        };
+        let uri = Some(tls_identity::Strategy::UriLikeIdentity(
+            tls_identity::UriLikeIdentity {
+                uri: "spiffe://cluster.local/ns/shop/sa/web".into(),
+            },
+        ));
+        let with = |strategy, server_name| api::TlsIdentity {
+            strategy,
+            server_name,
+        };
+        let web = "web.shop.serviceaccount.identity.cluster.local";
+        assert_eq!(
+            tls_server_name(with(uri.clone(), Some(dns(web)))).as_deref(),
+            Some(web)
+        );
+        assert_eq!(tls_server_name(with(uri, None)), None);
+        assert_eq!(
+            tls_server_name(with(
+                Some(tls_identity::Strategy::DnsLikeIdentity(dns(web))),
+                None
+            ))
+            .as_deref(),
+            Some(web)
+        );
     }
 }

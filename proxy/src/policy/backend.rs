@@ -195,11 +195,9 @@ fn forward(proto: destination::WeightedAddr) -> Result<BackendKind, InvalidPolic
         InvalidPolicy::value("address", format!("{tcp:?}"), "an IPv4 or IPv6 address")
             .within("addr")
     })?;
-    // Only DNS-like identities name a peer the proxy can verify and use as SNI.
-    let identity = proto.tls_identity.and_then(|id| match id.strategy? {
-        destination::tls_identity::Strategy::DnsLikeIdentity(dns) => Some(dns.name),
-        destination::tls_identity::Strategy::UriLikeIdentity(_) => None,
-    });
+    let identity = proto
+        .tls_identity
+        .and_then(crate::discover::destination::tls_server_name);
     Ok(BackendKind::Forward { addr, identity })
 }
 
