@@ -10,7 +10,7 @@
 mod convert;
 mod filters;
 pub(crate) mod matches;
-mod routes;
+pub(crate) mod routes;
 
 use crate::drain::{BoxStream, Drain};
 use futures::stream;

@@ -7,7 +7,10 @@
 
 use crate::{
     duration,
-    outbound::matches::{any_path, host_match, http_match},
+    outbound::{
+        matches::{any_path, host_match, http_match},
+        routes::resource_meta,
+    },
 };
 use weft_controller_core::{
     Authentication, Authorization, InboundProtocol, InboundRoute, InboundServer, Network,
@@ -19,7 +22,6 @@ use weft_proto::{
         self as proto, Authn, Authz, IdentitySuffix, authn,
         proxy_protocol::{Detect, Grpc, Http1, Http2, Kind, Opaque, Tls},
     },
-    meta,
 };
 
 /// The proto `Server`.
@@ -55,7 +57,7 @@ pub(super) fn server(server: &InboundServer) -> proto::Server {
 
 fn http_route(r: &InboundRoute) -> proto::HttpRoute {
     proto::HttpRoute {
-        metadata: Some(metadata(&r.resource)),
+        metadata: Some(resource_meta(&r.resource)),
         hosts: r.hostnames.iter().map(host_match).collect(),
         authorizations: r.authorizations.iter().map(authz).collect(),
         rules: r
@@ -76,7 +78,7 @@ fn http_route(r: &InboundRoute) -> proto::HttpRoute {
 /// A route for every call: gRPC servers are authorized per server, not per method.
 fn grpc_route(r: &InboundRoute) -> proto::GrpcRoute {
     proto::GrpcRoute {
-        metadata: Some(metadata(&r.resource)),
+        metadata: Some(resource_meta(&r.resource)),
         hosts: r.hostnames.iter().map(host_match).collect(),
         authorizations: r.authorizations.iter().map(authz).collect(),
         rules: vec![proto::grpc_route::Rule {
@@ -127,7 +129,7 @@ fn authz(a: &Authorization) -> Authz {
         ]
         .into_iter()
         .collect(),
-        metadata: Some(metadata(&a.resource)),
+        metadata: Some(resource_meta(&a.resource)),
     }
 }
 
@@ -135,25 +137,5 @@ fn network(n: &Network) -> proto::Network {
     proto::Network {
         net: Some(n.net.into()),
         except: n.except.iter().map(|e| (*e).into()).collect(),
-    }
-}
-
-fn metadata(r: &ResourceRef) -> meta::Metadata {
-    meta::Metadata {
-        kind: Some(match r {
-            ResourceRef::Default(name) => meta::metadata::Kind::Default(name.clone()),
-            ResourceRef::Resource {
-                group,
-                kind,
-                namespace,
-                name,
-            } => meta::metadata::Kind::Resource(meta::Resource {
-                group: group.clone(),
-                kind: kind.clone(),
-                namespace: namespace.clone(),
-                name: name.clone(),
-                ..Default::default()
-            }),
-        }),
     }
 }

@@ -176,7 +176,8 @@ fn timeouts(t: &Timeouts) -> route::Timeouts {
     }
 }
 
-fn resource_meta(r: &ResourceRef) -> Metadata {
+/// The proxy-api metadata naming `r` (a default or a Kubernetes resource).
+pub(crate) fn resource_meta(r: &ResourceRef) -> Metadata {
     match r {
         ResourceRef::Default(name) => default_meta(name),
         ResourceRef::Resource {
