@@ -8,9 +8,13 @@
 //! slow a while ago is tried again. Unlike tower, a request that fails or is cancelled counts
 //! as a slow one (see [`InFlight`]), so an endpoint that fails fast does not attract traffic.
 
+mod accrual;
 #[cfg(test)]
 mod tests;
 
+pub use accrual::{Admit, Ejected, Health};
+
+use crate::policy::FailureAccrual;
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
@@ -50,6 +54,8 @@ pub struct Endpoint {
     pending: AtomicU32,
     connections: AtomicU32,
     rtt: Mutex<RttEstimate>,
+    /// Failure accrual: whether the endpoint is ejected.
+    pub health: Health,
 }
 
 #[derive(Debug)]
@@ -68,6 +74,10 @@ pub struct InFlight {
     endpoint: Arc<Endpoint>,
     start: Instant,
     succeeded: bool,
+    /// The request is the probe of an ejected endpoint.
+    probe: bool,
+    /// The outcome went to failure accrual.
+    recorded: bool,
 }
 
 /// An open opaque connection to an endpoint; dropping it closes the count.
@@ -104,6 +114,7 @@ impl Endpoint {
                 rtt_ns: nanos(default_rtt),
                 update_at: Instant::now(),
             }),
+            health: Health::default(),
         }
     }
 
@@ -118,11 +129,18 @@ impl Endpoint {
 
     /// Starts a request: counts it as pending until the returned guard completes or drops.
     pub fn start(self: &Arc<Self>) -> InFlight {
+        self.start_as(Admit::Ready)
+    }
+
+    /// [`Endpoint::start`] for a request [`Health::admit`] let through as `admit`.
+    pub fn start_as(self: &Arc<Self>, admit: Admit) -> InFlight {
         self.pending.fetch_add(1, Ordering::AcqRel);
         InFlight {
             endpoint: self.clone(),
             start: Instant::now(),
             succeeded: false,
+            probe: admit == Admit::Probe,
+            recorded: false,
         }
     }
 
@@ -226,6 +244,17 @@ impl InFlight {
         self.succeeded = true;
     }
 
+    /// Records the outcome: the RTT (or a failure's penalty) and, under `accrual`, the
+    /// endpoint's failure count. Returns the ejection a failure caused.
+    pub fn finish(mut self, success: bool, accrual: Option<&FailureAccrual>) -> Option<Ejected> {
+        self.succeeded = success;
+        let accrual = accrual?;
+        self.recorded = true;
+        self.endpoint
+            .health
+            .record(success, self.probe, accrual, Instant::now())
+    }
+
     /// The endpoint the request went to.
     pub fn endpoint(&self) -> &Arc<Endpoint> {
         &self.endpoint
@@ -241,6 +270,9 @@ impl Drop for InFlight {
             self.endpoint.observe_failure(elapsed);
         }
         self.endpoint.pending.fetch_sub(1, Ordering::AcqRel);
+        if self.probe && !self.recorded {
+            self.endpoint.health.release_probe();
+        }
     }
 }
 
@@ -263,6 +295,66 @@ impl Drop for ConnGuard {
 /// drawn at random. `None` only when there are none.
 pub fn p2c_peak_ewma(endpoints: &[Arc<Endpoint>]) -> Option<&Arc<Endpoint>> {
     p2c_with(endpoints, &mut fastrand::Rng::new(), Endpoint::cost)
+}
+
+/// What [`p2c_available`] found.
+#[derive(Debug)]
+pub enum Pick<'a> {
+    /// This endpoint, admitted as this.
+    Endpoint(&'a Arc<Endpoint>, Admit),
+    /// There are endpoints, but every one is ejected (or being probed).
+    AllEjected,
+    /// There are no endpoints.
+    Empty,
+}
+
+/// [`p2c_peak_ewma`] over the endpoints failure accrual has not ejected. When none is
+/// ejected (the usual case) this allocates nothing.
+pub fn p2c_available(endpoints: &[Arc<Endpoint>]) -> Pick<'_> {
+    if endpoints.is_empty() {
+        return Pick::Empty;
+    }
+    if !endpoints.iter().any(|e| e.health.ejected()) {
+        return match p2c_peak_ewma(endpoints) {
+            Some(e) => Pick::Endpoint(e, Admit::Ready),
+            None => Pick::Empty,
+        };
+    }
+    let now = Instant::now();
+    let mut candidates: Vec<&Arc<Endpoint>> = endpoints
+        .iter()
+        .filter(|e| e.health.available(now))
+        .collect();
+    let mut rng = fastrand::Rng::new();
+    while !candidates.is_empty() {
+        let i = pick_index(&candidates, &mut rng);
+        let Some(&e) = candidates.get(i) else { break };
+        match e.health.admit(now) {
+            Admit::No => {
+                // Another request claimed the probe meanwhile.
+                candidates.swap_remove(i);
+            }
+            admit => return Pick::Endpoint(e, admit),
+        }
+    }
+    Pick::AllEjected
+}
+
+/// P2C's choice among `candidates` by cost, as an index.
+fn pick_index(candidates: &[&Arc<Endpoint>], rng: &mut fastrand::Rng) -> usize {
+    match candidates.len() {
+        0 | 1 => 0,
+        n => {
+            let i = rng.usize(..n);
+            let j = rng.usize(..n - 1);
+            let j = if j >= i { j + 1 } else { j };
+            if candidates[j].cost() < candidates[i].cost() {
+                j
+            } else {
+                i
+            }
+        }
+    }
 }
 
 /// Picks an endpoint for an opaque connection: the one with fewer open connections (by

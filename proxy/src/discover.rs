@@ -10,15 +10,20 @@
 pub mod destination;
 pub mod inbound;
 pub mod outbound;
+pub mod profile;
 
 use crate::{
-    balance::Endpoint, identity::Identity, inbound::InboundPolicy, policy::OutboundPolicy,
+    balance::Endpoint,
+    identity::Identity,
+    inbound::InboundPolicy,
+    policy::OutboundPolicy,
+    retry::{Budget, BudgetParams},
 };
 use std::{
     collections::HashMap,
     future::Future,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, atomic::AtomicUsize},
     time::Duration,
 };
 use tokio::{sync::watch, task::JoinHandle, time::Instant};
@@ -49,6 +54,10 @@ pub struct Discovery {
     targets: Mutex<HashMap<SocketAddr, Entry<Option<Arc<OutboundPolicy>>>>>,
     backends: Mutex<HashMap<String, Entry<Endpoints>>>,
     ports: Mutex<HashMap<u16, Entry<Option<Arc<InboundPolicy>>>>>,
+    /// Retry budgets per original destination, kept current by `GetProfile`.
+    budgets: Mutex<HashMap<SocketAddr, (Arc<Budget>, JoinHandle<()>)>>,
+    /// Requests waiting for each backend to have endpoints.
+    queues: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     metrics: Arc<crate::metrics::Metrics>,
     /// Set when the controller is reached over mTLS: streams wait for the certificate.
     identity: Option<Arc<Identity>>,
@@ -118,6 +127,8 @@ impl Discovery {
             targets: Mutex::default(),
             backends: Mutex::default(),
             ports: Mutex::default(),
+            budgets: Mutex::default(),
+            queues: Mutex::default(),
             metrics,
             identity,
         });
@@ -223,6 +234,36 @@ impl Discovery {
     /// Runs `watch` once the identity (if any) is certified: the controller wants a client
     /// certificate, and a stream started without one would only fail and back off. Until
     /// then a target waits as for a controller that has not answered yet.
+    /// The retry budget of the service behind `target`, shared by every connection to it.
+    /// The first call starts following the service's profile for its budget parameters.
+    pub fn budget(&self, target: SocketAddr) -> Arc<Budget> {
+        let mut budgets = lock(&self.budgets);
+        if let Some((b, _)) = budgets.get(&target) {
+            return b.clone();
+        }
+        let budget = Arc::new(Budget::new(BudgetParams::default()));
+        let task = tokio::spawn(self.after_certified(profile::watch(
+            self.channel.clone(),
+            self.workload.clone(),
+            target,
+            budget.clone(),
+            self.metrics.clone(),
+        )));
+        budgets.insert(target, (budget.clone(), task));
+        budget
+    }
+
+    /// How many requests wait for `path` to have endpoints (see `Queue`).
+    pub fn queue(&self, path: &str) -> Arc<AtomicUsize> {
+        let mut queues = lock(&self.queues);
+        if let Some(q) = queues.get(path) {
+            return q.clone();
+        }
+        let q = Arc::new(AtomicUsize::new(0));
+        queues.insert(path.to_string(), q.clone());
+        q
+    }
+
     fn after_certified<F>(&self, watch: F) -> impl Future<Output = ()> + Send + 'static
     where
         F: Future<Output = ()> + Send + 'static,
@@ -245,6 +286,15 @@ impl Discovery {
             .retain(|_, e| e.tx.receiver_count() > 0 || now.duration_since(e.used) < IDLE);
         lock(&self.ports)
             .retain(|_, e| e.tx.receiver_count() > 0 || now.duration_since(e.used) < IDLE);
+        // Budgets only connections hold; once none does, a new connection starts afresh.
+        lock(&self.budgets).retain(|_, (b, task)| {
+            let keep = Arc::strong_count(b) > 2;
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        lock(&self.queues).retain(|_, q| Arc::strong_count(q) > 1);
     }
 }
 

@@ -6,21 +6,23 @@
 //! (hop-by-hop headers, upgrades, the pooled `client`).
 
 pub mod client;
+pub mod deadline;
 pub mod forward;
 pub mod headers;
 pub mod record;
+pub mod replay;
 pub mod server;
 
 use bytes::Bytes;
-use http_body_util::{Either, Empty, Full};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
 /// A response body: the upstream's, streamed, or one the proxy made itself.
 pub type ProxyBody = Either<Incoming, Full<Bytes>>;
 
-/// A request body: the client's, streamed, or an empty one when the proxy re-sends a bodiless
-/// request to another endpoint.
-pub type ReqBody = Either<Incoming, Empty<Bytes>>;
+/// A request body: the client's, streamed, or a [`replay::Replay`] of it when the request may
+/// be sent again (a retry, or a bodiless request re-sent to another endpoint).
+pub type ReqBody = Either<Incoming, replay::Replay>;
 
 /// Which HTTP version a connection speaks (upstream uses the same one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -19,6 +19,7 @@ pub mod orig_dst;
 pub mod outbound;
 pub mod policy;
 pub mod proxy;
+pub mod retry;
 pub mod tcp;
 pub mod tls;
 

@@ -3,6 +3,10 @@
 //! Label sets are resolved once per connection and the resulting counters are kept on the
 //! connection, so the per-request cost is a few atomic adds.
 
+mod resilience;
+
+pub use resilience::{FailFast, ResilienceMetrics};
+
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
@@ -105,6 +109,7 @@ pub struct Metrics {
     cpu_seconds: Gauge<f64, AtomicU64>,
     control_updates: Family<KindLabels, Counter>,
     inbound_authz: AuthzMetrics,
+    resilience: ResilienceMetrics,
     identity_expiry: Gauge,
 }
 
@@ -149,6 +154,8 @@ impl Metrics {
         let control_updates = Family::default();
         let inbound_authz = AuthzMetrics::default();
         inbound_authz.register(&mut registry);
+        let resilience = ResilienceMetrics::default();
+        resilience.register(&mut registry);
         let identity_expiry = Gauge::default();
         registry.register(
             "identity_cert_expiration_timestamp_seconds",
@@ -206,6 +213,7 @@ impl Metrics {
             cpu_seconds,
             control_updates,
             inbound_authz,
+            resilience,
             identity_expiry,
         })
     }
@@ -222,6 +230,11 @@ impl Metrics {
     /// The inbound authorization counters.
     pub fn inbound_authz(&self) -> &AuthzMetrics {
         &self.inbound_authz
+    }
+
+    /// The retry, timeout, ejection and fail-fast counters.
+    pub fn resilience(&self) -> &ResilienceMetrics {
+        &self.resilience
     }
 
     /// Counts one message from the controller on a `kind` stream (`outbound_policy`,

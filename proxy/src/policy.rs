@@ -15,14 +15,17 @@ mod tests;
 
 pub use self::{
     backend::{
-        Backend, BackendKind, DEFAULT_DECAY, DEFAULT_RTT, Distribution, OpaqueRoutes, RouteBackend,
+        Backend, BackendKind, DEFAULT_DECAY, DEFAULT_RTT, Distribution, OpaqueRoutes, Queue,
+        RouteBackend,
     },
     filter::{
         DEFAULT_REDIRECT_STATUS, Deny, FailureInjector, FailureResponse, Filter, HeaderModifier,
         PathModifier, Redirect, Synthetic, apply_request, apply_response, denied,
     },
     matches::{HeaderMatch, HostMatch, PathMatch, QueryParamMatch, RequestMatch, ValueMatch},
-    route::{Backoff, HttpRoute, HttpRoutes, Retry, RetryOn, RouteMatch, Rule, Timeouts},
+    route::{
+        Backoff, FailureAccrual, HttpRoute, HttpRoutes, Retry, RetryOn, RouteMatch, Rule, Timeouts,
+    },
 };
 // The inbound proxy converts its routes with the same matchers and filters.
 pub(crate) use self::{

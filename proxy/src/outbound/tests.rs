@@ -49,6 +49,7 @@ async fn first_available_skips_a_balancer_without_endpoints() {
             path: "web-v2.shop.svc.cluster.local:8080".into(),
             default_rtt: Duration::from_millis(30),
             decay: Duration::from_secs(10),
+            queue: crate::policy::Queue::default(),
         },
     }));
     let forward = RouteBackend::new(Arc::new(Backend::forward(

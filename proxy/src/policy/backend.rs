@@ -65,10 +65,32 @@ pub enum BackendKind {
         default_rtt: Duration,
         /// Peak-EWMA's decay window.
         decay: Duration,
+        /// How requests wait while the backend has no endpoint to send to.
+        queue: Queue,
     },
     /// The controller sent no way to reach it (an invalid backend reference); requests fail
     /// with 500 and connections are closed.
     Unavailable,
+}
+
+/// How many requests may wait for a balanced backend to have an endpoint, and for how long
+/// (the proto's `Queue`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Queue {
+    /// Requests that may wait at once; more are answered 503 at once.
+    pub capacity: usize,
+    /// How long a request waits for an endpoint before it is answered 503.
+    pub failfast: Duration,
+}
+
+impl Default for Queue {
+    /// Linkerd's defaults: 100 requests, 3 s.
+    fn default() -> Self {
+        Self {
+            capacity: 100,
+            failfast: Duration::from_secs(3),
+        }
+    }
 }
 
 /// What to do with connections that are not HTTP.
@@ -166,7 +188,22 @@ impl TryFrom<outbound::Backend> for Backend {
                     Some(Load::PenaltyPeakEwma(p)) => (p.default_rtt, p.decay),
                     None => (None, None),
                 };
+                let queue = match proto.queue {
+                    None => Queue::default(),
+                    Some(q) => Queue {
+                        // The proto's zero means unset: a zero capacity would refuse every
+                        // request while the backend has no endpoints.
+                        capacity: match q.capacity {
+                            0 => Queue::default().capacity,
+                            n => n as usize,
+                        },
+                        failfast: duration(q.failfast_timeout, "failfast_timeout")
+                            .at("queue")?
+                            .unwrap_or(Queue::default().failfast),
+                    },
+                };
                 BackendKind::Balancer {
+                    queue,
                     path: dst.path,
                     default_rtt: duration(rtt, "default_rtt")
                         .at("balancer.load")?

@@ -1,9 +1,9 @@
 //! Protocols, routes, rules and distributions from the proto, validated.
 
 use super::{
-    At, Backend, Backoff, DEFAULT_DETECT_TIMEOUT, Distribution, Filter, HostMatch, HttpRoute,
-    HttpRoutes, InvalidPolicy, OpaqueRoutes, PathMatch, Protocol, RequestMatch, Retry, RetryOn,
-    RouteBackend, Rule, Timeouts, duration, filter, indexed,
+    At, Backend, Backoff, DEFAULT_DETECT_TIMEOUT, Distribution, FailureAccrual, Filter, HostMatch,
+    HttpRoute, HttpRoutes, InvalidPolicy, OpaqueRoutes, PathMatch, Protocol, RequestMatch, Retry,
+    RetryOn, RouteBackend, Rule, Timeouts, duration, filter, indexed,
     matches::{anchored, convert::header_matches},
     meta_name, required,
 };
@@ -17,26 +17,33 @@ pub(super) fn protocol(kind: outbound::proxy_protocol::Kind) -> Result<Protocol,
             timeout: duration(d.timeout, "timeout")
                 .at("detect")?
                 .unwrap_or(DEFAULT_DETECT_TIMEOUT),
-            http1: http_routes(required(d.http1, "http1").at("detect")?.routes)
-                .at("detect.http1")?,
-            http2: http_routes(required(d.http2, "http2").at("detect")?.routes)
-                .at("detect.http2")?,
+            http1: {
+                let h = required(d.http1, "http1").at("detect")?;
+                http_routes(h.routes, h.failure_accrual).at("detect.http1")?
+            },
+            http2: {
+                let h = required(d.http2, "http2").at("detect")?;
+                http_routes(h.routes, h.failure_accrual).at("detect.http2")?
+            },
             opaque: opaque_routes(required(d.opaque, "opaque").at("detect")?.routes)
                 .at("detect.opaque")?,
         },
         Kind::Opaque(o) => Protocol::Opaque(opaque_routes(o.routes).at("opaque")?),
-        Kind::Http1(h) => Protocol::Http1(http_routes(h.routes).at("http1")?),
-        Kind::Http2(h) => Protocol::Http2(http_routes(h.routes).at("http2")?),
+        Kind::Http1(h) => Protocol::Http1(http_routes(h.routes, h.failure_accrual).at("http1")?),
+        Kind::Http2(h) => Protocol::Http2(http_routes(h.routes, h.failure_accrual).at("http2")?),
         Kind::Grpc(g) => Protocol::Grpc(HttpRoutes {
             routes: indexed(g.routes, "routes", grpc_route).at("grpc")?,
+            failure_accrual: failure_accrual(g.failure_accrual).at("grpc.failure_accrual")?,
         }),
         Kind::Tls(t) => Protocol::Opaque(tls_routes(t.routes).at("tls")?),
     })
 }
 
-// Failure accrual (circuit breaking) in the Http1/Http2/Grpc messages is not modelled yet.
-
-fn http_routes(routes: Vec<outbound::HttpRoute>) -> Result<HttpRoutes, InvalidPolicy> {
+fn http_routes(
+    routes: Vec<outbound::HttpRoute>,
+    accrual: Option<outbound::FailureAccrual>,
+) -> Result<HttpRoutes, InvalidPolicy> {
+    let failure_accrual = failure_accrual(accrual).at("failure_accrual")?;
     let routes = indexed(routes, "routes", |r| {
         Ok(HttpRoute {
             name: route_name(r.metadata.as_ref()),
@@ -55,7 +62,34 @@ fn http_routes(routes: Vec<outbound::HttpRoute>) -> Result<HttpRoutes, InvalidPo
             })?,
         })
     })?;
-    Ok(HttpRoutes { routes })
+    Ok(HttpRoutes {
+        routes,
+        failure_accrual,
+    })
+}
+
+/// Consecutive-failure accrual, from either policy kind. Of `Unified`, only its consecutive
+/// part is used: the proxy does not track success-rate EWMAs. A zero threshold is off.
+fn failure_accrual(
+    proto: Option<outbound::FailureAccrual>,
+) -> Result<Option<FailureAccrual>, InvalidPolicy> {
+    use outbound::failure_accrual::Kind;
+    let Some(kind) = proto.and_then(|p| p.kind) else {
+        return Ok(None);
+    };
+    let (max_failures, backoff, at) = match kind {
+        Kind::ConsecutiveFailures(c) => (c.max_failures, c.backoff, "consecutive_failures"),
+        Kind::Unified(u) => (u.max_consecutive_failures, u.backoff, "unified"),
+    };
+    if max_failures == 0 {
+        return Ok(None);
+    }
+    let backoff =
+        backoff_of(required(backoff, "backoff").at(at)?).at(format_args!("{at}.backoff"))?;
+    Ok(Some(FailureAccrual {
+        max_failures,
+        backoff,
+    }))
 }
 
 /// A gRPC route in the HTTP model: an RPC match is a path match on `/service/method`, and
@@ -235,6 +269,27 @@ fn grpc_retry(r: outbound::grpc_route::Retry) -> Result<Retry, InvalidPolicy> {
     retry(r.max_retries, r.max_request_bytes, on, timeout, r.backoff)
 }
 
+fn backoff_of(b: outbound::ExponentialBackoff) -> Result<Backoff, InvalidPolicy> {
+    let min = duration(b.min_backoff, "min_backoff")?.unwrap_or_default();
+    let max = duration(b.max_backoff, "max_backoff")?.unwrap_or(min);
+    if max < min {
+        let shown = format!("{max:?} < min_backoff {min:?}");
+        let expected = "max_backoff >= min_backoff";
+        return Err(InvalidPolicy::value("max_backoff", shown, expected).within("max_backoff"));
+    }
+    if !(b.jitter_ratio.is_finite() && b.jitter_ratio >= 0.0) {
+        let expected = "a ratio >= 0";
+        return Err(
+            InvalidPolicy::value("jitter_ratio", b.jitter_ratio, expected).within("jitter_ratio"),
+        );
+    }
+    Ok(Backoff {
+        min,
+        max,
+        jitter: b.jitter_ratio,
+    })
+}
+
 fn retry(
     max_retries: u32,
     max_request_bytes: u32,
@@ -242,35 +297,14 @@ fn retry(
     timeout: Option<std::time::Duration>,
     backoff: Option<outbound::ExponentialBackoff>,
 ) -> Result<Retry, InvalidPolicy> {
-    let backoff = backoff
-        .map(|b| {
-            let min = duration(b.min_backoff, "min_backoff")?.unwrap_or_default();
-            let max = duration(b.max_backoff, "max_backoff")?.unwrap_or(min);
-            if max < min {
-                let shown = format!("{max:?} < min_backoff {min:?}");
-                let expected = "max_backoff >= min_backoff";
-                return Err(
-                    InvalidPolicy::value("max_backoff", shown, expected).within("max_backoff")
-                );
-            }
-            if !(b.jitter_ratio.is_finite() && b.jitter_ratio >= 0.0) {
-                let expected = "a ratio >= 0";
-                return Err(
-                    InvalidPolicy::value("jitter_ratio", b.jitter_ratio, expected)
-                        .within("jitter_ratio"),
-                );
-            }
-            Ok(Backoff {
-                min,
-                max,
-                jitter: b.jitter_ratio,
-            })
-        })
-        .transpose()
-        .at("backoff")?;
+    let backoff = backoff.map(backoff_of).transpose().at("backoff")?;
     Ok(Retry {
         max_retries,
-        max_request_bytes,
+        // Zero is the proto's unset.
+        max_request_bytes: match max_request_bytes {
+            0 => crate::retry::DEFAULT_MAX_REQUEST_BYTES as u32,
+            n => n,
+        },
         on,
         timeout,
         backoff,

@@ -15,6 +15,19 @@ use std::{ops::RangeInclusive, sync::Arc, time::Duration};
 pub struct HttpRoutes {
     /// The routes; on a precedence tie the earlier route wins.
     pub routes: Vec<HttpRoute>,
+    /// Circuit breaking for the endpoints these routes reach; `None` is off.
+    pub failure_accrual: Option<FailureAccrual>,
+}
+
+/// Circuit breaking (`FailureAccrual.ConsecutiveFailures`): after `max_failures` failures in a
+/// row an endpoint is ejected from balancing for a wait that grows with each ejection
+/// (`backoff`); then a single request probes it, and success restores it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FailureAccrual {
+    /// Failures in a row that eject an endpoint (at least 1).
+    pub max_failures: u32,
+    /// How long an ejection lasts: `min` the first time, doubling up to `max`.
+    pub backoff: Backoff,
 }
 
 /// One route (an `HTTPRoute` or `GRPCRoute`, or a controller default).
@@ -79,7 +92,7 @@ pub enum RetryOn {
 }
 
 /// Exponential backoff between retries.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Backoff {
     /// The first wait.
     pub min: Duration,
@@ -118,6 +131,7 @@ impl HttpRoutes {
                     retry: None,
                 }],
             }],
+            failure_accrual: None,
         }
     }
 

@@ -210,6 +210,7 @@ fn detect_keeps_both_http_tables_and_opaque() {
         path: "web.shop.svc.cluster.local:8080".into(),
         default_rtt: DEFAULT_RTT,
         decay: DEFAULT_DECAY,
+        queue: crate::policy::Queue::default(),
     };
     assert_eq!(backend.kind, expected, "peak-EWMA defaults apply");
 
@@ -229,6 +230,7 @@ fn balancer_load_parameters() {
         path: "a:1".into(),
         default_rtt: Duration::from_millis(50),
         decay: Duration::from_secs(5),
+        queue: crate::policy::Queue::default(),
     };
     assert_eq!(backend.kind, expected);
 }
@@ -455,4 +457,81 @@ fn the_forward_policy_sends_everything_to_the_target() {
             identity: None
         }
     );
+}
+
+#[test]
+fn a_backend_queue_and_its_defaults() {
+    let mut proto = balancer("a:1", None);
+    let backend = Backend::try_from(proto.clone()).expect("valid");
+    let BackendKind::Balancer { queue, .. } = backend.kind else {
+        panic!("a balancer");
+    };
+    assert_eq!(
+        queue,
+        crate::policy::Queue::default(),
+        "no queue: 100 requests, 3 s"
+    );
+    proto.queue = Some(outbound::Queue {
+        capacity: 7,
+        failfast_timeout: Some(Duration::from_millis(250).try_into().expect("valid")),
+    });
+    let BackendKind::Balancer { queue, .. } = Backend::try_from(proto).expect("valid").kind else {
+        panic!("a balancer");
+    };
+    assert_eq!(
+        (queue.capacity, queue.failfast),
+        (7, Duration::from_millis(250))
+    );
+}
+
+#[test]
+fn failure_accrual_comes_from_the_protocol() {
+    use outbound::{ExponentialBackoff, FailureAccrual, failure_accrual};
+    let backoff = |min_ms: u64, max_ms: u64| ExponentialBackoff {
+        min_backoff: Some(Duration::from_millis(min_ms).try_into().expect("valid")),
+        max_backoff: Some(Duration::from_millis(max_ms).try_into().expect("valid")),
+        jitter_ratio: 0.5,
+        respect_retry_after_hint: false,
+    };
+    let consecutive = |max_failures, b| FailureAccrual {
+        kind: Some(failure_accrual::Kind::ConsecutiveFailures(
+            failure_accrual::ConsecutiveFailures {
+                max_failures,
+                backoff: b,
+            },
+        )),
+        ejection: None,
+    };
+    let policy = |accrual| outbound::OutboundPolicy {
+        protocol: Some(outbound::ProxyProtocol {
+            kind: Some(outbound::proxy_protocol::Kind::Http1(
+                outbound::proxy_protocol::Http1 {
+                    routes: vec![],
+                    failure_accrual: accrual,
+                },
+            )),
+        }),
+        metadata: None,
+    };
+    let accrual_of = |p: OutboundPolicy| match p.protocol {
+        crate::policy::Protocol::Http1(r) => r.failure_accrual,
+        other => panic!("http1 expected, got {other:?}"),
+    };
+    let on = OutboundPolicy::try_from(policy(Some(consecutive(5, Some(backoff(100, 800))))))
+        .expect("valid");
+    let accrual = accrual_of(on).expect("accrual on");
+    assert_eq!(accrual.max_failures, 5);
+    assert_eq!(accrual.backoff.min, Duration::from_millis(100));
+    assert_eq!(accrual.backoff.max, Duration::from_millis(800));
+    let off =
+        OutboundPolicy::try_from(policy(Some(consecutive(0, Some(backoff(1, 2)))))).expect("valid");
+    assert!(accrual_of(off).is_none(), "zero failures is off");
+    let err = OutboundPolicy::try_from(policy(Some(consecutive(3, None)))).expect_err("no backoff");
+    assert_eq!(
+        err.to_string(),
+        "protocol.http1.failure_accrual.consecutive_failures.backoff: missing"
+    );
+    let err = OutboundPolicy::try_from(policy(Some(consecutive(3, Some(backoff(900, 100))))))
+        .expect_err("max < min");
+    assert!(err.to_string().contains("max_backoff"), "{err}");
 }

@@ -73,6 +73,7 @@ fn backends_key_caches() {
             path: "web.shop.svc.cluster.local:80".to_string(),
             default_rtt: DEFAULT_RTT,
             decay: DEFAULT_DECAY,
+            queue: crate::policy::Queue::default(),
         },
     };
     let set: HashSet<_> = [a.clone(), b.clone(), a, b].into_iter().collect();

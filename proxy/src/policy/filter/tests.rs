@@ -238,6 +238,7 @@ fn prefix_redirect_through_a_route_match() {
             hosts: Vec::new(),
             rules: vec![rule],
         }],
+        failure_accrual: None,
     };
     let mut p = parts("/old/page?x=1", &[("host", "web.shop:8080")]);
     let found = routes

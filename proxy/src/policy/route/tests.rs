@@ -25,7 +25,10 @@ fn route(hosts: Vec<HostMatch>, rules: Vec<Rule>) -> HttpRoute {
 }
 
 fn routes(routes: Vec<HttpRoute>) -> HttpRoutes {
-    HttpRoutes { routes }
+    HttpRoutes {
+        routes,
+        failure_accrual: None,
+    }
 }
 
 /// Shorthand for the common case: one route, no hosts.
