@@ -176,7 +176,7 @@ pub(crate) fn until(now: SystemTime, lifetime: Duration) -> Result<SystemTime, C
 }
 
 /// Parameters of a CA certificate valid from `now` - [`CLOCK_SKEW`] to `not_after`.
-fn ca_params(
+pub(crate) fn ca_params(
     common_name: &str,
     constraints: BasicConstraints,
     now: SystemTime,

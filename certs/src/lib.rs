@@ -19,6 +19,7 @@ mod issuer;
 mod leaf;
 mod name;
 mod pem;
+mod server;
 
 pub use anchors::TrustAnchors;
 pub use ca::{Ca, CaFiles, generate_issuer, generate_root};
@@ -30,3 +31,7 @@ pub use leaf::LeafKey;
 pub use name::{DEFAULT_TRUST_DOMAIN, NameError, ServiceAccountIdentity, check_trust_domain};
 pub use pem::{cert_to_pem, certs_from_pem, chain_to_pem};
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+pub use server::{
+    ServerCertStatus, ServerCredentials, check_issuer_cert, check_server_cert, generate_ca,
+    generate_server_cert,
+};

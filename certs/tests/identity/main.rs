@@ -6,6 +6,7 @@
 mod chain;
 mod errors;
 mod inspect;
+mod server;
 
 use std::time::{Duration, SystemTime};
 use weft_certs::{
