@@ -9,6 +9,7 @@
 pub mod endpoints;
 pub mod inbound;
 pub mod outbound;
+pub mod resilience;
 pub mod service;
 
 pub use endpoints::{Endpoint, EndpointSet, ProtocolHint};

@@ -1,6 +1,9 @@
 //! Outbound policy of a service port: its protocol, routes and weighted backends.
 
-use crate::ServicePort;
+use crate::{
+    ServicePort,
+    resilience::{FailureAccrual, GrpcRetry, HttpRetry, RetryBudget},
+};
 use std::{net::SocketAddr, time::Duration};
 
 /// What a proxy asks outbound policy for.
@@ -27,6 +30,10 @@ pub struct OutboundPolicy {
     pub grpc_routes: Vec<GrpcRoute>,
     /// Where opaque (and undetected) traffic goes: the TrafficSplit's backends or the service.
     pub opaque_backends: Vec<WeightedBackend>,
+    /// How many retries the service's clients may send (`weft.dev/retry-budget`).
+    pub retry_budget: RetryBudget,
+    /// Circuit breaking of the service's endpoints (`weft.dev/failure-accrual`), if on.
+    pub failure_accrual: Option<FailureAccrual>,
 }
 
 /// Which resource a route or backend came from, for metrics and debugging.
@@ -89,6 +96,8 @@ pub struct HttpRule {
     pub backends: Vec<WeightedBackend>,
     /// Request and backend timeouts.
     pub timeouts: Timeouts,
+    /// Retries, if any.
+    pub retry: Option<HttpRetry>,
 }
 
 /// One rule of a gRPC route.
@@ -102,15 +111,27 @@ pub struct GrpcRule {
     pub backends: Vec<WeightedBackend>,
     /// Request and backend timeouts.
     pub timeouts: Timeouts,
+    /// Retries, if any.
+    pub retry: Option<GrpcRetry>,
 }
 
 /// Timeouts of a route rule (Gateway API `timeouts`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Timeouts {
     /// The whole request, retries included.
     pub request: Option<Duration>,
     /// One try against a backend.
     pub backend_request: Option<Duration>,
+}
+
+impl Timeouts {
+    /// These timeouts, with each one not set taken from `fallback`.
+    pub fn or(self, fallback: Timeouts) -> Timeouts {
+        Timeouts {
+            request: self.request.or(fallback.request),
+            backend_request: self.backend_request.or(fallback.backend_request),
+        }
+    }
 }
 
 /// A request match: every present part must match.

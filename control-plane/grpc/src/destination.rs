@@ -5,14 +5,20 @@
 //! sent once an `add` has been, because a client clears its cache on `no_endpoints`. Removing the
 //! last endpoint already means `no_endpoints{exists: true}`.
 
+mod profile;
 pub(crate) mod updates;
 
-use crate::drain::{BoxStream, Drain};
-use futures::stream;
-use std::sync::Arc;
+use crate::{
+    OutboundPolicyServer,
+    drain::{BoxStream, Drain},
+};
+use futures::{StreamExt, stream};
+use std::{net::SocketAddr, sync::Arc};
 use tokio::sync::watch;
 use updates::Updates;
-use weft_controller_core::{DiscoverEndpoints, EndpointSet, ServicePort};
+use weft_controller_core::{
+    DiscoverEndpoints, DiscoverOutboundPolicy, EndpointSet, OutboundTarget, ServicePort,
+};
 use weft_proto::destination::{
     self as proto, DestinationProfile, GetDestination, Update, destination_server,
 };
@@ -53,7 +59,10 @@ impl<D: DiscoverEndpoints> DestinationServer<D> {
 }
 
 #[tonic::async_trait]
-impl<D: DiscoverEndpoints> destination_server::Destination for DestinationServer<D> {
+impl<D> destination_server::Destination for DestinationServer<D>
+where
+    D: DiscoverEndpoints + DiscoverOutboundPolicy,
+{
     type GetStream = BoxStream<Update>;
 
     async fn get(
@@ -69,13 +78,38 @@ impl<D: DiscoverEndpoints> destination_server::Destination for DestinationServer
 
     type GetProfileStream = BoxStream<DestinationProfile>;
 
+    /// A profile carries only what the outbound policy API cannot: the service's retry budget
+    /// (and its name and opaqueness). Routes come from `OutboundPolicies/Watch`.
     async fn get_profile(
         &self,
-        _: tonic::Request<GetDestination>,
+        request: tonic::Request<GetDestination>,
     ) -> Result<tonic::Response<Self::GetProfileStream>, tonic::Status> {
-        Err(tonic::Status::unimplemented(
-            "Weft does not serve ServiceProfiles; use outbound.OutboundPolicies/Watch for routes",
-        ))
+        let GetDestination { path, .. } = request.into_inner();
+        let target = match path.parse::<SocketAddr>() {
+            Ok(addr) => OutboundTarget::Addr(addr),
+            Err(_) => {
+                self.target(&path)?;
+                OutboundTarget::Authority(path)
+            }
+        };
+        tracing::debug!(?target, "Destination.GetProfile");
+        let outbound =
+            OutboundPolicyServer::new(self.discover.clone(), self.cluster_domain.clone());
+        let mut last = None;
+        let profiles = outbound.events(target)?.filter_map(move |event| {
+            let next = event.map(profile::profile);
+            // A policy change that leaves the profile as it was sends nothing.
+            let send = match &next {
+                Ok(p) if last.as_ref() == Some(p) => None,
+                Ok(p) => {
+                    last = Some(p.clone());
+                    Some(next)
+                }
+                Err(_) => Some(next),
+            };
+            futures::future::ready(send)
+        });
+        Ok(tonic::Response::new(self.drain.wrap(profiles)))
     }
 }
 

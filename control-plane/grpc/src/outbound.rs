@@ -13,7 +13,7 @@ pub(crate) mod matches;
 pub(crate) mod routes;
 
 use crate::drain::{BoxStream, Drain};
-use futures::stream;
+use futures::{StreamExt, stream};
 use std::{net::SocketAddr, sync::Arc};
 use tokio::sync::watch;
 use weft_controller_core::{
@@ -136,6 +136,34 @@ impl<D: DiscoverOutboundPolicy> outbound_policies_server::OutboundPolicies
     ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
         let target = target(request.into_inner())?;
         tracing::debug!(?target, "OutboundPolicies.Watch");
+        let policies = self.events(target)?.map(|event| {
+            event.map(|e| match e {
+                Event::Policy(p) => convert::policy(&p),
+                Event::Fallback(addr, pod) => convert::fallback(addr, pod.as_ref()),
+            })
+        });
+        Ok(tonic::Response::new(self.drain.wrap(policies)))
+    }
+}
+
+/// What a target resolves to, as it changes.
+pub(crate) enum Event {
+    /// A service port's policy.
+    Policy(Arc<OutboundPolicy>),
+    /// Not a service: forward to the address (the pod there, if any).
+    Fallback(SocketAddr, Option<Endpoint>),
+}
+
+impl<D: DiscoverOutboundPolicy> OutboundPolicyServer<D> {
+    /// What `target` resolves to: at once, then again on every change. Fails at once for an
+    /// unknown authority; ends with an error if a named service goes away.
+    pub(crate) fn events(
+        &self,
+        target: OutboundTarget,
+    ) -> Result<
+        impl futures::Stream<Item = Result<Event, tonic::Status>> + Send + 'static,
+        tonic::Status,
+    > {
         let phase = Phase::from(self.lookup(&target)?);
         let state = State {
             server: self.clone(),
@@ -143,11 +171,10 @@ impl<D: DiscoverOutboundPolicy> outbound_policies_server::OutboundPolicies
             phase,
             fallback_sent: None,
         };
-        let policies = stream::unfold(state, |mut s| async move {
+        Ok(stream::unfold(state, |mut s| async move {
             let next = s.next().await?;
             Some((next, s))
-        });
-        Ok(tonic::Response::new(self.drain.wrap(policies)))
+        }))
     }
 }
 
@@ -193,8 +220,8 @@ struct State<D> {
 }
 
 impl<D: DiscoverOutboundPolicy> State<D> {
-    /// The next message, or `None` to end the stream.
-    async fn next(&mut self) -> Option<Result<proto::OutboundPolicy, tonic::Status>> {
+    /// The next event, or `None` to end the stream.
+    async fn next(&mut self) -> Option<Result<Event, tonic::Status>> {
         loop {
             match std::mem::replace(&mut self.phase, Phase::Done) {
                 Phase::Done => return None,
@@ -212,20 +239,19 @@ impl<D: DiscoverOutboundPolicy> State<D> {
                         self.phase = Phase::Lookup;
                         continue;
                     }
-                    let policy = convert::policy(&rx.borrow_and_update());
+                    let policy = rx.borrow_and_update().clone();
                     self.phase = Phase::Watch {
                         rx,
                         send_current: false,
                     };
                     self.fallback_sent = None;
-                    return Some(Ok(policy));
+                    return Some(Ok(Event::Policy(policy)));
                 }
                 Phase::Fallback(addr, pod, changed) => {
                     self.phase = Phase::Unknown(changed);
                     if self.fallback_sent.as_ref() != Some(&pod) {
-                        let policy = convert::fallback(addr, pod.as_ref());
-                        self.fallback_sent = Some(pod);
-                        return Some(Ok(policy));
+                        self.fallback_sent = Some(pod.clone());
+                        return Some(Ok(Event::Fallback(addr, pod)));
                     }
                 }
                 Phase::Unknown(mut changed) => {

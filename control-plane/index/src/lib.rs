@@ -12,6 +12,7 @@ pub mod crds;
 mod endpoints;
 mod inbound;
 mod outbound;
+pub mod resilience;
 mod resources;
 #[cfg(test)]
 mod tests;

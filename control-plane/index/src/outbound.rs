@@ -3,10 +3,13 @@
 
 use crate::{
     Index, ObjectKey,
+    resilience::{self, RuleDefaults},
     resources::{ParentRef, Route},
 };
-use gateway_api::apis::standard::{grpcroutes as grpc, httproutes as http};
-use std::{num::NonZeroU16, str::FromStr, time::Duration};
+// HTTPRoute from the experimental channel: a superset of the standard one that carries
+// `rules[].retry`. Both are served as `gateway.networking.k8s.io/v1`.
+use gateway_api::apis::{experimental::httproutes as http, standard::grpcroutes as grpc};
+use std::{collections::BTreeMap, num::NonZeroU16, time::Duration};
 use weft_controller_core::{
     OutboundPolicy, ServicePort, ServiceRef,
     outbound::{
@@ -23,6 +26,7 @@ impl Index {
     pub(crate) fn outbound_policy(&self, sp: &ServicePort) -> Option<OutboundPolicy> {
         let svc = self.services.get(&sp.service)?;
         let port_spec = svc.ports.iter().find(|p| p.port == sp.port)?;
+        let defaults = &svc.resilience.rules;
         let authority = sp.authority(&self.config.cluster_domain);
         let default_backends = self
             .split_backends(sp)
@@ -48,6 +52,8 @@ impl Index {
                 hostnames: vec![],
                 rules: vec![HttpRule {
                     backends: default_backends.clone(),
+                    timeouts: defaults.timeouts,
+                    retry: enabled(defaults.http_retry.clone()),
                     ..HttpRule::default()
                 }],
             }]
@@ -62,6 +68,10 @@ impl Index {
                         .iter()
                         .map(|rule| HttpRule {
                             backends: self.resolve(sp, &rule.backends),
+                            timeouts: rule.timeouts.or(defaults.timeouts),
+                            retry: enabled(
+                                rule.retry.clone().or_else(|| defaults.http_retry.clone()),
+                            ),
                             ..rule.clone()
                         })
                         .collect(),
@@ -78,6 +88,8 @@ impl Index {
                     .iter()
                     .map(|rule| GrpcRule {
                         backends: self.resolve(sp, &rule.backends),
+                        timeouts: rule.timeouts.or(defaults.timeouts),
+                        retry: enabled(rule.retry.clone().or_else(|| defaults.grpc_retry.clone())),
                         ..rule.clone()
                     })
                     .collect(),
@@ -90,6 +102,8 @@ impl Index {
             http_routes,
             grpc_routes,
             opaque_backends: default_backends,
+            retry_budget: svc.resilience.retry_budget,
+            failure_accrual: svc.resilience.failure_accrual,
         })
     }
 
@@ -277,15 +291,20 @@ fn value_match(regex: bool, value: &str) -> ValueMatch {
 
 fn duration(route: &ObjectKey, field: &str, value: Option<&String>) -> Option<Duration> {
     let value = value?;
-    match gateway_api::duration::Duration::from_str(value) {
-        Ok(d) => Some(Duration::from_millis(
-            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
-        )),
-        Err(e) => {
-            tracing::warn!(%route, field, %value, error = %e, "ignoring invalid Gateway API duration");
+    match resilience::parse_duration(value) {
+        Ok(d) => Some(d),
+        Err(error) => {
+            tracing::warn!(%route, field, %value, %error, "ignoring invalid Gateway API duration");
             None
         }
     }
+}
+
+/// A retry policy, unless it allows no retries (an annotation turned inherited retries off).
+fn enabled<On>(
+    retry: Option<weft_controller_core::resilience::Retry<On>>,
+) -> Option<weft_controller_core::resilience::Retry<On>> {
+    retry.filter(|r| r.limit > 0)
 }
 
 /// Converts any of the generated `*HeaderModifier` types, which differ only in name.
@@ -315,9 +334,11 @@ fn header_modifier(
 /// Converts an HTTPRoute once, when it is applied.
 pub(crate) fn convert_http_route(
     key: &ObjectKey,
+    annotations: &BTreeMap<String, String>,
     spec: &http::HttpRouteSpec,
     created: Option<String>,
 ) -> Route {
+    let defaults = resilience::rule_defaults(key, annotations);
     let parents = parents(
         key,
         spec.parent_refs.iter().flatten().map(|p| {
@@ -373,11 +394,22 @@ pub(crate) fn convert_http_route(
                     t.backend_request.as_ref(),
                 ),
             });
+            let retry = match &rule.retry {
+                Some(r) => Some(resilience::gateway_retry(
+                    key,
+                    r.attempts,
+                    r.codes.as_deref(),
+                    r.backoff.as_deref(),
+                    defaults.http_retry.as_ref(),
+                )),
+                None => defaults.http_retry.clone(),
+            };
             HttpRule {
                 matches,
                 filters,
                 backends,
-                timeouts: timeouts.unwrap_or_default(),
+                timeouts: timeouts.unwrap_or_default().or(defaults.timeouts),
+                retry,
             }
         })
         .collect();
@@ -496,9 +528,16 @@ fn backend_filter(
 /// Converts a GRPCRoute once, when it is applied.
 pub(crate) fn convert_grpc_route(
     key: &ObjectKey,
+    annotations: &BTreeMap<String, String>,
     spec: &grpc::GrpcRouteSpec,
     created: Option<String>,
 ) -> Route {
+    // GRPCRoute has no `retry` or `timeouts` fields: its annotations carry them.
+    let RuleDefaults {
+        grpc_retry,
+        timeouts,
+        ..
+    } = resilience::rule_defaults(key, annotations);
     let parents = parents(
         key,
         spec.parent_refs.iter().flatten().map(|p| {
@@ -579,7 +618,8 @@ pub(crate) fn convert_grpc_route(
                 matches,
                 filters,
                 backends,
-                timeouts: Timeouts::default(),
+                timeouts,
+                retry: grpc_retry.clone(),
             }
         })
         .collect();

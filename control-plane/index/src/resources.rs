@@ -2,10 +2,12 @@
 //! implementations that turn objects into them.
 
 use crate::{
-    Index, IndexResource, crds::TrafficSplit, outbound::convert_grpc_route,
-    outbound::convert_http_route,
+    Index, IndexResource,
+    crds::TrafficSplit,
+    outbound::{convert_grpc_route, convert_http_route},
+    resilience::{ServiceResilience, service_resilience},
 };
-use gateway_api::apis::standard::{grpcroutes::GrpcRoute, httproutes::HttpRoute};
+use gateway_api::apis::{experimental::httproutes::HttpRoute, standard::grpcroutes::GrpcRoute};
 use k8s_openapi::api::{core::v1 as core, discovery::v1 as discovery};
 use kube::ResourceExt;
 use std::{
@@ -74,6 +76,8 @@ pub(crate) struct Service {
     pub cluster_ips: Vec<IpAddr>,
     pub ports: Vec<ServicePortSpec>,
     pub opaque_ports: Vec<(u16, u16)>,
+    /// Retries, timeouts, retry budget and failure accrual from its annotations.
+    pub resilience: ServiceResilience,
 }
 
 #[derive(Debug, PartialEq)]
@@ -245,6 +249,7 @@ impl IndexResource<core::Service> for Index {
         let key = ServiceRef::new(svc.namespace().unwrap_or_default(), svc.name_any());
         let what = key.to_string();
         let opaque_ports = parse_port_ranges(&what, svc.annotations(), OPAQUE_PORTS_ANNOTATION);
+        let resilience = service_resilience(&key, svc.annotations());
         let spec = svc.spec.unwrap_or_default();
         let mut ips: Vec<String> = spec.cluster_ips.unwrap_or_default();
         if let Some(ip) = spec.cluster_ip
@@ -273,6 +278,7 @@ impl IndexResource<core::Service> for Index {
             cluster_ips,
             ports,
             opaque_ports,
+            resilience,
         };
         if self.services.get(&key) != Some(&entry) {
             self.services.insert(key.clone(), entry);
@@ -529,7 +535,7 @@ impl IndexResource<TrafficSplit> for Index {
 impl IndexResource<HttpRoute> for Index {
     fn apply(&mut self, route: HttpRoute) {
         let key = ObjectKey::of(&route);
-        let entry = convert_http_route(&key, &route.spec, created(&route));
+        let entry = convert_http_route(&key, route.annotations(), &route.spec, created(&route));
         let previous = self.http_routes.get(&key);
         if previous != Some(&entry) {
             // Only a route attached to a Server (before or after) changes inbound policy.
@@ -561,7 +567,7 @@ impl IndexResource<HttpRoute> for Index {
 impl IndexResource<GrpcRoute> for Index {
     fn apply(&mut self, route: GrpcRoute) {
         let key = ObjectKey::of(&route);
-        let entry = convert_grpc_route(&key, &route.spec, created(&route));
+        let entry = convert_grpc_route(&key, route.annotations(), &route.spec, created(&route));
         if self.grpc_routes.get(&key) != Some(&entry) {
             self.grpc_routes.insert(key, entry);
             self.dirty.outbound = true;

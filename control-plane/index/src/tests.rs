@@ -12,6 +12,7 @@ mod inbound_routes;
 mod outbound;
 mod pod_ips;
 mod policy_authz;
+mod resilience;
 mod servers;
 
 use crate::{
@@ -20,7 +21,7 @@ use crate::{
         AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication, Server, TrafficSplit,
     },
 };
-use gateway_api::apis::standard::{grpcroutes::GrpcRoute, httproutes::HttpRoute};
+use gateway_api::apis::{experimental::httproutes::HttpRoute, standard::grpcroutes::GrpcRoute};
 use k8s_openapi::api::{
     core::v1::{Namespace, Pod, Service},
     discovery::v1::EndpointSlice,

@@ -133,7 +133,7 @@ fn apply_all(index: &mut Index, o: Objects) {
 }
 
 fn delete_one(index: &mut Index, (kind, namespace, name): parse::ObjectId) {
-    use gateway_api::apis::standard::{grpcroutes::GrpcRoute, httproutes::HttpRoute};
+    use gateway_api::apis::{experimental::httproutes::HttpRoute, standard::grpcroutes::GrpcRoute};
     use k8s_openapi::api::{core::v1 as core, discovery::v1 as discovery};
     let key = ObjectKey::new(namespace, name);
     match kind.as_str() {

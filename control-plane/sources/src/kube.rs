@@ -37,7 +37,7 @@ mod tests;
 pub use apply::{InitBuffer, apply_event};
 
 use futures::StreamExt;
-use gateway_api::apis::standard::{grpcroutes::GrpcRoute, httproutes::HttpRoute};
+use gateway_api::apis::{experimental::httproutes::HttpRoute, standard::grpcroutes::GrpcRoute};
 use k8s_openapi::api::{
     core::v1::{Namespace, Pod, Service},
     discovery::v1::EndpointSlice,

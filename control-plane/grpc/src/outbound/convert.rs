@@ -22,6 +22,7 @@ use std::{net::SocketAddr, time::Duration};
 use weft_controller_core::{
     Endpoint, OutboundPolicy, ServicePort,
     outbound::{Backend, WeightedBackend},
+    resilience::FailureAccrual,
 };
 use weft_proto::{
     destination::WeightedAddr,
@@ -36,6 +37,7 @@ const DETECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The proto policy of a service port.
 pub(crate) fn policy(policy: &OutboundPolicy) -> proto::OutboundPolicy {
     let parent = service_backend(&policy.parent, &policy.authority);
+    let accrual = policy.failure_accrual.as_ref().map(failure_accrual);
     let opaque = || proxy_protocol::Opaque {
         routes: vec![opaque_route_to(
             "opaque",
@@ -51,7 +53,7 @@ pub(crate) fn policy(policy: &OutboundPolicy) -> proto::OutboundPolicy {
                 .iter()
                 .map(|r| routes::grpc(r, &parent))
                 .collect(),
-            failure_accrual: None,
+            failure_accrual: accrual.clone(),
         })
     } else {
         let mut http: Vec<proto::HttpRoute> = policy
@@ -68,11 +70,11 @@ pub(crate) fn policy(policy: &OutboundPolicy) -> proto::OutboundPolicy {
             opaque: Some(opaque()),
             http1: Some(proxy_protocol::Http1 {
                 routes: http.clone(),
-                failure_accrual: None,
+                failure_accrual: accrual.clone(),
             }),
             http2: Some(proxy_protocol::Http2 {
                 routes: http,
-                failure_accrual: None,
+                failure_accrual: accrual,
             }),
         })
     };
@@ -187,6 +189,17 @@ pub(super) fn service_backend(sp: &ServicePort, authority: &str) -> proto::Backe
                 },
             )),
         })),
+    }
+}
+
+fn failure_accrual(fa: &FailureAccrual) -> proto::FailureAccrual {
+    use proto::failure_accrual::{ConsecutiveFailures, Kind};
+    proto::FailureAccrual {
+        kind: Some(Kind::ConsecutiveFailures(ConsecutiveFailures {
+            max_failures: fa.max_failures,
+            backoff: Some(routes::backoff(&fa.backoff)),
+        })),
+        ejection: None,
     }
 }
 

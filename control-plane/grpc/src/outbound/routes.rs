@@ -6,8 +6,9 @@ use super::{
     matches::{any_path, grpc_match, host_match, http_match},
 };
 use crate::duration;
-use weft_controller_core::outbound::{
-    GrpcRoute, GrpcRule, HttpRoute, HttpRule, ResourceRef, Timeouts, WeightedBackend,
+use weft_controller_core::{
+    outbound::{GrpcRoute, GrpcRule, HttpRoute, HttpRule, ResourceRef, Timeouts, WeightedBackend},
+    resilience::{Backoff, GrpcRetry, HttpRetry},
 };
 use weft_proto::{
     grpc_route as grpc_proto, http_route as route,
@@ -105,7 +106,7 @@ fn http_rule(rule: &HttpRule, parent: &proto::Backend) -> http_route::Rule {
         }),
         request_timeout: timeouts.response,
         timeouts: Some(timeouts),
-        retry: None,
+        retry: rule.retry.as_ref().map(http_retry),
         allow_l5d_request_headers: false,
     }
 }
@@ -161,8 +162,56 @@ fn grpc_rule(rule: &GrpcRule, parent: &proto::Backend) -> grpc_route::Rule {
         }),
         request_timeout: timeouts.response,
         timeouts: Some(timeouts),
-        retry: None,
+        retry: rule.retry.as_ref().map(grpc_retry),
         allow_l5d_request_headers: false,
+    }
+}
+
+// === retries ===
+
+fn http_retry(r: &HttpRetry) -> http_route::Retry {
+    use http_route::retry::{Conditions, conditions::StatusRange};
+    http_route::Retry {
+        max_retries: r.limit,
+        max_request_bytes: r.max_request_bytes,
+        conditions: Some(Conditions {
+            status_ranges: r
+                .on
+                .iter()
+                .map(|&(start, end)| StatusRange {
+                    start: start.into(),
+                    end: end.into(),
+                })
+                .collect(),
+        }),
+        timeout: r.timeout.and_then(duration),
+        backoff: Some(backoff(&r.backoff)),
+    }
+}
+
+fn grpc_retry(r: &GrpcRetry) -> grpc_route::Retry {
+    grpc_route::Retry {
+        max_retries: r.limit,
+        max_request_bytes: r.max_request_bytes,
+        conditions: Some(grpc_route::retry::Conditions {
+            cancelled: r.on.cancelled,
+            deadine_exceeded: r.on.deadline_exceeded,
+            resource_exhausted: r.on.resource_exhausted,
+            internal: r.on.internal,
+            unavailable: r.on.unavailable,
+        }),
+        timeout: r.timeout.and_then(duration),
+        backoff: Some(backoff(&r.backoff)),
+    }
+}
+
+/// Exponential backoff as the proto carries it (retries and failure accrual).
+pub(super) fn backoff(b: &Backoff) -> proto::ExponentialBackoff {
+    proto::ExponentialBackoff {
+        min_backoff: duration(b.min),
+        max_backoff: duration(b.max),
+        jitter_ratio: b.jitter.as_f32(),
+        respect_retry_after_hint: false,
     }
 }
 

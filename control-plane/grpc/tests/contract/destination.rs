@@ -279,11 +279,6 @@ async fn malformed_paths_are_invalid_arguments() {
             err.message()
         );
     }
-    let err = client
-        .get_profile(GetDestination::default())
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unimplemented);
 }
 
 /// A client that stops reading while 10,000 updates are published blocks neither the

@@ -8,6 +8,7 @@ mod destination;
 mod fake;
 mod inbound;
 mod outbound;
+mod resilience;
 mod server;
 
 use fake::Fake;

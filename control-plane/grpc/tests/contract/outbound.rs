@@ -2,7 +2,7 @@
 //! identity of a meshed pod at that IP), bad specs.
 
 mod asserts;
-mod fixtures;
+pub(crate) mod fixtures;
 
 use crate::{Fake, PATIENCE, eventually, next, start};
 use asserts::*;

@@ -43,6 +43,7 @@ fn a_grpc_route_on_the_service_gives_grpc_routes() {
             filters: vec![],
             backends: vec![backend("web-v2", 5, true)],
             timeouts: Timeouts::default(),
+            retry: None,
         }],
     };
     let policy = current(&mut rx);

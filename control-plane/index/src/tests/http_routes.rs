@@ -109,6 +109,7 @@ fn an_http_route_on_the_service_gives_its_matches_filters_and_backends() {
         })],
         backends: vec![backend("web-v2", 1, true)],
         timeouts: Timeouts::default(),
+        retry: None,
     };
     let redirect_rule = out::HttpRule {
         matches: vec![
@@ -136,6 +137,7 @@ fn an_http_route_on_the_service_gives_its_matches_filters_and_backends() {
         // A rule without backendRefs goes to the parent service.
         backends: vec![backend("web", 1, true)],
         timeouts: Timeouts::default(),
+        retry: None,
     };
     let mut v2 = backend("web-v2", 10, true);
     v2.filters = vec![HttpFilter::RequestHeaders(HeaderModifier {
@@ -153,6 +155,7 @@ fn an_http_route_on_the_service_gives_its_matches_filters_and_backends() {
             request: Some(Duration::from_secs(10)),
             backend_request: Some(Duration::from_secs(2)),
         },
+        retry: None,
     };
     let expected = out::HttpRoute {
         resource: resource("HTTPRoute", "web-canary"),

@@ -48,6 +48,8 @@ pub(super) fn web_policy(
         http_routes,
         grpc_routes: vec![],
         opaque_backends,
+        retry_budget: Default::default(),
+        failure_accrual: None,
     }
 }
 

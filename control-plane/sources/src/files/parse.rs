@@ -1,7 +1,7 @@
 //! Reads a directory of multi-document YAML into typed objects, keeping every bad document's
 //! file, index and reason.
 
-use gateway_api::apis::standard::{grpcroutes::GrpcRoute, httproutes::HttpRoute};
+use gateway_api::apis::{experimental::httproutes::HttpRoute, standard::grpcroutes::GrpcRoute};
 use k8s_openapi::api::{core::v1 as core, discovery::v1 as discovery};
 use kube::{Resource, ResourceExt};
 use serde::{Deserialize, de::DeserializeOwned};

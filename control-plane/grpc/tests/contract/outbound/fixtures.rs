@@ -8,6 +8,7 @@ use weft_controller_core::{
         HttpFilter, HttpMatch, HttpRoute, HttpRule, PathMatch, PathModifier, QueryParamMatch,
         RequestRedirect, ResourceRef, Timeouts, ValueMatch, WeightedBackend,
     },
+    resilience::{Backoff, FailureAccrual, GrpcCodes, Retry, RetryBudget},
 };
 
 pub const CLUSTER_IP: SocketAddr = SocketAddr::new(
@@ -63,6 +64,8 @@ fn base(name: &str, port: u16) -> OutboundPolicy {
         http_routes: vec![],
         grpc_routes: vec![],
         opaque_backends: vec![svc(name, port, 1, true)],
+        retry_budget: RetryBudget::default(),
+        failure_accrual: None,
     }
 }
 
@@ -101,6 +104,13 @@ pub fn http_policy(v1: u32, v2: u32) -> OutboundPolicy {
             request: Some(Duration::from_secs(5)),
             backend_request: Some(Duration::from_secs(1)),
         },
+        retry: Some(Retry {
+            limit: 3,
+            on: vec![(502, 504), (429, 429)],
+            timeout: Some(Duration::from_millis(300)),
+            backoff: Backoff::from_min(Duration::from_millis(20)),
+            max_request_bytes: 4096,
+        }),
     };
     let redirect = HttpRule {
         filters: vec![HttpFilter::Redirect(RequestRedirect {
@@ -152,8 +162,20 @@ pub fn grpc_policy() -> OutboundPolicy {
                 })],
                 backends: vec![svc("cart", 9090, 7, true), invalid("no port")],
                 timeouts: Timeouts::default(),
+                retry: Some(Retry {
+                    limit: 2,
+                    on: GrpcCodes {
+                        unavailable: true,
+                        internal: true,
+                        ..GrpcCodes::default()
+                    },
+                    timeout: None,
+                    backoff: Backoff::default(),
+                    max_request_bytes: 65536,
+                }),
             }],
         }],
+        failure_accrual: Some(FailureAccrual::default()),
         ..base("cart", 9090)
     }
 }
