@@ -20,7 +20,11 @@ pub fn uninject(pod: &Value) -> Result<Patch, PodError> {
     let mut ops = Vec::new();
     let annotations = annotations(pod)?;
     if annotations.contains_key(PROXY_VERSION) {
-        if annotations.len() == 1 {
+        let metadata_len = pod["metadata"].as_object().map_or(0, |m| m.len());
+        if annotations.len() == 1 && metadata_len == 1 {
+            // A template whose metadata the injection created.
+            remove(&mut ops, &["metadata"]);
+        } else if annotations.len() == 1 {
             remove(&mut ops, &["metadata", "annotations"]);
         } else {
             remove(&mut ops, &["metadata", "annotations", PROXY_VERSION]);
