@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apps;
+pub mod faulty;
 pub mod mesh;
 
 /// Whether this host can run the end-to-end tests. In CI (`CI=true`) a missing prerequisite

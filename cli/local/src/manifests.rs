@@ -91,12 +91,29 @@ pub fn service(
     port: u16,
     pods: &[(&str, IpAddr)],
 ) -> String {
+    service_with_annotations(namespace, name, cluster_ip, port, pods, &[])
+}
+
+/// [`service`] with `annotations` on the Service (e.g. `weft.dev/retry-budget`); none gives
+/// exactly [`service`].
+pub fn service_with_annotations(
+    namespace: &str,
+    name: &str,
+    cluster_ip: IpAddr,
+    port: u16,
+    pods: &[(&str, IpAddr)],
+    annotations: &[(&str, &str)],
+) -> String {
+    let annotations = match annotations {
+        [] => String::new(),
+        some => format!("\n  annotations: {{{}}}", flow_entries(some)),
+    };
     let mut out = format!(
         "apiVersion: v1
 kind: Service
 metadata:
   name: {name}
-  namespace: {namespace}
+  namespace: {namespace}{annotations}
 spec:
   clusterIP: {cluster_ip}
   ports: [{{name: http, port: {port}, targetPort: {port}}}]

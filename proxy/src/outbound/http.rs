@@ -249,6 +249,8 @@ impl RouteHttp {
             let req = Request::from_parts(parts, Either::Left(body));
             return self.attempt(x, req, None).await.rsp;
         };
+        // A request the route retries by method may be retried after it reached the server.
+        let resendable = x.idempotent || x.rule.names_method(&parts.method);
         let budget = self.policies.budget(&self.discovery).clone();
         budget.deposit();
         let head = Head::of(&parts);
@@ -261,7 +263,7 @@ impl RouteHttp {
                 .take()
                 .unwrap_or_else(|| head.request(Either::Right(replay.clone())));
             let done = self.attempt(x, req, avoid).await;
-            let again = done.retryable(&retry.on, x.idempotent)
+            let again = done.retryable(&retry.on, resendable)
                 && retries < retry.max_retries
                 && replay.can_replay();
             if !again {
@@ -532,15 +534,17 @@ fn failed(rsp: &Response<ProxyBody>) -> bool {
 // === impl Exchange ===
 
 impl Exchange<'_> {
-    /// The rule's retry policy, if this request may be retried under it: not an upgrade, an
-    /// idempotent method or a gRPC route (whose retry policy covers every call), and no body
-    /// known to be over the limit.
+    /// The rule's retry policy, if this request may be retried under it: not an upgrade; an
+    /// idempotent method, a method every match of the rule names (the route says so), or a
+    /// gRPC route (whose retry policy covers every call); and no body known to be over the
+    /// limit.
     fn retry(&self, parts: &request::Parts) -> Option<&Retry> {
         let r = self.rule.retry.as_ref().filter(|r| r.max_retries > 0)?;
         if headers::wants_upgrade(&parts.method, &parts.headers) {
             return None;
         }
-        if !(self.idempotent || matches!(r.on, RetryOn::GrpcCodes(_))) {
+        let said_so = self.rule.names_method(&parts.method);
+        if !(self.idempotent || said_so || matches!(r.on, RetryOn::GrpcCodes(_))) {
             return None;
         }
         let too_long =

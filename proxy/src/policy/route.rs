@@ -116,6 +116,18 @@ pub struct RouteMatch<'a> {
 
 // === impl HttpRoutes ===
 
+impl Rule {
+    /// Whether every match of the rule names `method`: a rule that only takes, say, POSTs
+    /// and has a retry policy says that its POSTs may be retried.
+    pub fn names_method(&self, method: &http::Method) -> bool {
+        !self.matches.is_empty()
+            && self
+                .matches
+                .iter()
+                .all(|m| m.method.as_ref() == Some(method))
+    }
+}
+
 impl HttpRoutes {
     /// One route with one rule that takes every request to `backend`.
     pub fn forward(backend: Arc<Backend>) -> Self {

@@ -412,3 +412,23 @@ fn forward_takes_everything_to_the_address() {
         Some(8080)
     );
 }
+
+#[test]
+fn a_rule_names_a_method_only_when_every_match_does() {
+    let with = |method: Option<Method>| RequestMatch {
+        method,
+        ..on_path(prefix("/"))
+    };
+    let posts = rule(1, vec![with(Some(Method::POST)), with(Some(Method::POST))]);
+    assert!(posts.names_method(&Method::POST));
+    assert!(!posts.names_method(&Method::PUT));
+    let mixed = rule(2, vec![with(Some(Method::POST)), with(None)]);
+    assert!(
+        !mixed.names_method(&Method::POST),
+        "one match takes any method"
+    );
+    assert!(
+        !rule(3, vec![]).names_method(&Method::POST),
+        "no matches: any method"
+    );
+}
