@@ -5,6 +5,7 @@
 
 pub mod app;
 mod authz;
+mod resilience;
 
 use anyhow::{Context, bail};
 use std::{path::Path, time::Duration};
@@ -155,7 +156,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "the client's sidecar routed {outbound} requests but the web sidecars received {inbound}: traffic bypassed the mesh"
         );
     }
-    println!("\nEvery request crossed both sidecars.");
+    println!("\nEvery request crossed both sidecars.\n");
+    resilience::run(&shop)?;
     authz::run(&shop)?;
     println!("Cleaning up the pods, rules and processes.");
     drop(shop);

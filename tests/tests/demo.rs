@@ -59,6 +59,20 @@ fn the_demo_runs_and_shows_traffic_through_the_sidecars() {
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
+    // Resilience: retries make /flaky reliable, the route timeout cuts /slow.
+    let retried = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("HTTPRoute retry:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("no retry line in:\n{stdout}"));
+    assert!(
+        retried >= 990,
+        "{retried} of 1000 ok with retries:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("-> status 504 Gateway Timeout: request timed out after 500ms"),
+        "{stdout}"
+    );
     // Nothing is left behind.
     let id = stdout
         .split_whitespace()

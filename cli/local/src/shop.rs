@@ -100,7 +100,7 @@ impl Shop {
         let client = net.pod("client")?;
         let v1 = net.pod("web-v1")?;
         let v2 = net.pod("web-v2")?;
-        write_cluster(&dir, &client, &v1, &v2, true)?;
+        write_cluster(&dir, &client, &v1, &v2, true, &[])?;
         write_split(&dir, options.weights)?;
         let identity = match options.mtls {
             true => Some(LocalIdentity::create(&net.log_dir().join("identity"))?),
@@ -193,6 +193,20 @@ impl Shop {
             &self.v1.pod,
             &self.v2.pod,
             with_v2,
+            &[],
+        )
+    }
+
+    /// Rewrites the cluster manifests with `annotations` on the `web` Service (e.g.
+    /// `weft.dev/retry-budget`), both web pods in its endpoints.
+    pub fn annotate_web(&self, annotations: &[(&str, &str)]) -> std::io::Result<()> {
+        write_cluster(
+            &self.dir,
+            &self.client.pod,
+            &self.v1.pod,
+            &self.v2.pod,
+            true,
+            annotations,
         )
     }
 
@@ -274,6 +288,7 @@ fn write_cluster(
     v1: &Pod,
     v2: &Pod,
     with_v2: bool,
+    web_annotations: &[(&str, &str)],
 ) -> std::io::Result<()> {
     fn pod<'a>(p: &'a Pod, app: &'a str, version: &'a str) -> manifests::PodSpec<'a> {
         manifests::PodSpec {
@@ -302,7 +317,14 @@ fn write_cluster(
         docs.push(manifests::pod(&pod(v2, "web", "v2")));
     }
     docs.extend([
-        manifests::service(NAMESPACE, "web", IpAddr::V4(WEB_IP), PORT, &web),
+        manifests::service_with_annotations(
+            NAMESPACE,
+            "web",
+            IpAddr::V4(WEB_IP),
+            PORT,
+            &web,
+            web_annotations,
+        ),
         manifests::service(NAMESPACE, "web-v1", IpAddr::V4(WEB_V1_IP), PORT, &[v1_ep]),
         manifests::service(NAMESPACE, "web-v2", IpAddr::V4(WEB_V2_IP), PORT, &v2_eps),
     ]);
