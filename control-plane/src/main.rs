@@ -88,7 +88,7 @@ struct Args {
     #[arg(long, env = "WEFT_CONTROLLER_LEAF_LIFETIME", default_value = "24h", value_parser = parse_duration)]
     leaf_lifetime: Duration,
     /// The controller's own identity, the TLS server name proxies expect
-    /// [default: weft-controller.weft.serviceaccount.identity.<trust-domain>].
+    /// [default: weft-controller.weft-system.serviceaccount.identity.<trust-domain>].
     #[arg(long, env = "WEFT_CONTROLLER_IDENTITY")]
     controller_identity: Option<String>,
     /// A tracing filter, e.g. `info,weft_controller_index=debug`.

@@ -13,7 +13,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde::Serialize;
@@ -22,6 +25,7 @@ use serde_json::{Value, json};
 
 /// Every file `deploy/` must have (it may have more; those are checked too).
 const EXPECTED_FILES: &[&str] = &[
+    "controller/deployment.yaml",
     "controller/namespace.yaml",
     "controller/rbac.yaml",
     "crds/gateway-api/gateway.networking.k8s.io_grpcroutes.yaml",
@@ -34,6 +38,11 @@ const EXPECTED_FILES: &[&str] = &[
     "examples/authz.yaml",
     "examples/canary-httproute.yaml",
     "examples/canary-trafficsplit.yaml",
+    "examples/shop.yaml",
+    "injector/deployment.yaml",
+    "injector/rbac.yaml",
+    "injector/webhook.yaml",
+    "jaeger/jaeger.yaml",
 ];
 
 /// The CRDs `deploy/crds` defines: the ones Weft reads that no cluster has by default.
@@ -338,6 +347,15 @@ fn typed_problems(doc: &Doc) -> Option<Vec<String>> {
         ("v1", "Namespace") => round_trip_problems::<Namespace>(&doc.value),
         ("v1", "Service") => round_trip_problems::<Service>(&doc.value),
         ("v1", "ServiceAccount") => round_trip_problems::<ServiceAccount>(&doc.value),
+        ("v1", "ConfigMap") => round_trip_problems::<ConfigMap>(&doc.value),
+        ("v1", "Secret") => round_trip_problems::<Secret>(&doc.value),
+        ("apps/v1", "Deployment") => round_trip_problems::<Deployment>(&doc.value),
+        ("policy/v1", "PodDisruptionBudget") => {
+            round_trip_problems::<PodDisruptionBudget>(&doc.value)
+        }
+        ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => {
+            round_trip_problems::<MutatingWebhookConfiguration>(&doc.value)
+        }
         ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
             round_trip_problems::<ClusterRole>(&doc.value)
         }
@@ -827,7 +845,7 @@ fn only<T: DeserializeOwned>(docs: &[Doc], kind: &str, name: &str) -> (Doc, T) {
         .collect();
     let [doc] = found.as_slice() else {
         panic!(
-            "deploy/controller must have exactly one {kind} {name}, found {}",
+            "deploy/ must have exactly one {kind} {name} here, found {}",
             found.len()
         );
     };
@@ -853,10 +871,10 @@ fn controller_clusterrole_only_lists_and_watches() {
 #[test]
 fn controller_identity_is_bound() {
     let docs = controller_docs();
-    let (_, namespace): (_, Namespace) = only(&docs, "Namespace", "weft");
-    assert_eq!(namespace.metadata.name.as_deref(), Some("weft"));
+    let (_, namespace): (_, Namespace) = only(&docs, "Namespace", "weft-system");
+    assert_eq!(namespace.metadata.name.as_deref(), Some("weft-system"));
     let (sa_doc, _): (_, ServiceAccount) = only(&docs, "ServiceAccount", "weft-controller");
-    assert_eq!(sa_doc.namespace(), "weft");
+    assert_eq!(sa_doc.namespace(), "weft-system");
     let (_, binding): (_, ClusterRoleBinding) =
         only(&docs, "ClusterRoleBinding", "weft-controller");
     assert_eq!(
@@ -873,8 +891,41 @@ fn controller_identity_is_bound() {
         .collect();
     assert_eq!(
         subjects,
-        [("ServiceAccount", "weft-controller", Some("weft"))]
+        [("ServiceAccount", "weft-controller", Some("weft-system"))]
     );
+}
+
+/// weft-injector reads Namespaces (list and watch for its cache, get for one it has not
+/// seen yet) and nothing else, as ServiceAccount weft-system/weft-injector.
+#[test]
+fn injector_only_reads_namespaces() {
+    let docs = load("injector");
+    let (doc, role): (_, ClusterRole) = only(&docs, "ClusterRole", "weft-injector");
+    let (granted, problems) = grants(&role);
+    assert_no_problems(&format!("{}: RBAC", doc.at()), &problems);
+    let expected: BTreeSet<(String, String, String)> = ["get", "list", "watch"]
+        .iter()
+        .map(|verb| (String::new(), "namespaces".to_string(), verb.to_string()))
+        .collect();
+    assert_eq!(granted, expected, "{}", doc.at());
+    let (_, binding): (_, ClusterRoleBinding) = only(&docs, "ClusterRoleBinding", "weft-injector");
+    assert_eq!(binding.role_ref.name, "weft-injector");
+    let subjects: Vec<_> = binding
+        .subjects
+        .iter()
+        .flatten()
+        .map(|s| (s.kind.as_str(), s.name.as_str(), s.namespace.as_deref()))
+        .collect();
+    assert_eq!(
+        subjects,
+        [("ServiceAccount", "weft-injector", Some("weft-system"))]
+    );
+    let roles: Vec<String> = docs
+        .iter()
+        .filter(|d| d.kind().ends_with("Role") && d.name() != "weft-injector")
+        .map(Doc::at)
+        .collect();
+    assert!(roles.is_empty(), "roles nothing checks: {roles:?}");
 }
 
 #[test]

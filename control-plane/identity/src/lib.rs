@@ -23,14 +23,14 @@ pub use tls::{ControllerTls, ServerCertInfo, TlsAcceptor, TlsConn, TlsConnectInf
 use std::{future::Future, time::SystemTime};
 use tokio::net::TcpListener;
 
-/// The ServiceAccount (in namespace `weft`) whose identity the controller serves with.
+/// The ServiceAccount (in namespace `weft-system`) whose identity the controller serves with.
 pub const CONTROLLER_SERVICE_ACCOUNT: &str = "weft-controller";
 
 /// The namespace of [`CONTROLLER_SERVICE_ACCOUNT`].
-pub const CONTROLLER_NAMESPACE: &str = "weft";
+pub const CONTROLLER_NAMESPACE: &str = "weft-system";
 
 /// The controller's default identity (and TLS server name) in `trust_domain`:
-/// `weft-controller.weft.serviceaccount.identity.<trust-domain>`.
+/// `weft-controller.weft-system.serviceaccount.identity.<trust-domain>`.
 pub fn controller_identity(trust_domain: &str) -> String {
     format!(
         "{CONTROLLER_SERVICE_ACCOUNT}.{CONTROLLER_NAMESPACE}.serviceaccount.identity.{trust_domain}"

@@ -23,7 +23,7 @@ use weft_proto::{
     identity::{CertifyRequest, identity_client::IdentityClient},
 };
 
-const CONTROLLER: &str = "weft-controller.weft.serviceaccount.identity.cluster.local";
+const CONTROLLER: &str = "weft-controller.weft-system.serviceaccount.identity.cluster.local";
 
 /// A directory removed when dropped.
 struct Scratch(PathBuf);

@@ -34,7 +34,7 @@ pub struct IdentityConfig {
 impl IdentityConfig {
     /// The default TLS name of the controller in `trust_domain`.
     pub fn default_controller_name(trust_domain: &str) -> String {
-        format!("weft-controller.weft.serviceaccount.identity.{trust_domain}")
+        format!("weft-controller.weft-system.serviceaccount.identity.{trust_domain}")
     }
 }
 

@@ -242,7 +242,7 @@ fn a_full_identity_is_parsed_with_the_default_controller_name() {
     assert_eq!(id.trust_anchors, anchors.certs());
     assert_eq!(
         id.controller_name.to_str(),
-        "weft-controller.weft.serviceaccount.identity.cluster.local"
+        "weft-controller.weft-system.serviceaccount.identity.cluster.local"
     );
     assert!(
         c.unused.is_empty(),

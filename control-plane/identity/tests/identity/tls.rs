@@ -20,7 +20,7 @@ use weft_controller_identity::{
 };
 use weft_proto::identity::{CertifyRequest, identity_client::IdentityClient};
 
-const CONTROLLER: &str = "weft-controller.weft.serviceaccount.identity.cluster.local";
+const CONTROLLER: &str = "weft-controller.weft-system.serviceaccount.identity.cluster.local";
 
 /// The controller's side: issuer, its own certificate, and the Certify service on a TLS
 /// listener (`mtls` picks the acceptor).

@@ -123,7 +123,7 @@ mod tests {
         assert_eq!(on.issuer.key, PathBuf::from("issuer.key"));
         assert_eq!(
             on.controller_identity,
-            "weft-controller.weft.serviceaccount.identity.example.org"
+            "weft-controller.weft-system.serviceaccount.identity.example.org"
         );
         let err = flags(true, false, true, true).resolve(&files, "cluster.local");
         assert_eq!(
