@@ -43,6 +43,9 @@ pub struct Endpoints {
     pub endpoints: Arc<[Arc<Endpoint>]>,
 }
 
+/// A service's retry budget and the task that keeps it current from the service's profile.
+type BudgetEntry = (Arc<Budget>, JoinHandle<()>);
+
 /// Shared discovery state of one proxy.
 #[derive(Debug)]
 pub struct Discovery {
@@ -55,7 +58,7 @@ pub struct Discovery {
     backends: Mutex<HashMap<String, Entry<Endpoints>>>,
     ports: Mutex<HashMap<u16, Entry<Option<Arc<InboundPolicy>>>>>,
     /// Retry budgets per original destination, kept current by `GetProfile`.
-    budgets: Mutex<HashMap<SocketAddr, (Arc<Budget>, JoinHandle<()>)>>,
+    budgets: Mutex<HashMap<SocketAddr, BudgetEntry>>,
     /// Requests waiting for each backend to have endpoints.
     queues: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     metrics: Arc<crate::metrics::Metrics>,

@@ -53,7 +53,7 @@ pub(crate) fn policy(policy: &OutboundPolicy) -> proto::OutboundPolicy {
                 .iter()
                 .map(|r| routes::grpc(r, &parent))
                 .collect(),
-            failure_accrual: accrual.clone(),
+            failure_accrual: accrual,
         })
     } else {
         let mut http: Vec<proto::HttpRoute> = policy
@@ -70,7 +70,7 @@ pub(crate) fn policy(policy: &OutboundPolicy) -> proto::OutboundPolicy {
             opaque: Some(opaque()),
             http1: Some(proxy_protocol::Http1 {
                 routes: http.clone(),
-                failure_accrual: accrual.clone(),
+                failure_accrual: accrual,
             }),
             http2: Some(proxy_protocol::Http2 {
                 routes: http,

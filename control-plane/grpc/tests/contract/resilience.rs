@@ -87,7 +87,7 @@ async fn http_rules_carry_their_retries_and_the_protocols_failure_accrual() {
     let backoff = c.backoff.unwrap();
     assert_eq!(backoff.min_backoff, proto_duration(1000));
     assert_eq!(backoff.max_backoff, proto_duration(60_000));
-    assert_eq!(detect.http2.unwrap().failure_accrual, Some(accrual.clone()));
+    assert_eq!(detect.http2.unwrap().failure_accrual, Some(accrual));
 }
 
 #[tokio::test]
@@ -107,7 +107,7 @@ async fn grpc_rules_carry_their_codes() {
     let Some(proxy_protocol::Kind::Grpc(grpc)) = policy.protocol.and_then(|p| p.kind) else {
         panic!("expected grpc");
     };
-    let retry = grpc.routes[0].rules[0].retry.clone().expect("retries");
+    let retry = grpc.routes[0].rules[0].retry.expect("retries");
     assert_eq!(retry.max_retries, 2);
     assert_eq!(retry.max_request_bytes, 65536);
     let c = retry.conditions.unwrap();
