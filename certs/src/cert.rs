@@ -167,6 +167,11 @@ pub fn identity_of(cert_der: &[u8]) -> Result<ServiceAccountIdentity, CertError>
         })
 }
 
+/// The subject of a DER certificate, as `CN=...`.
+pub fn subject_of(cert_der: &[u8]) -> Result<String, CertError> {
+    Ok(subject(&parse("certificate", cert_der)?))
+}
+
 /// Validity end of a DER certificate.
 pub fn not_after(cert_der: &[u8]) -> Result<SystemTime, CertError> {
     let cert = parse("certificate", cert_der)?;

@@ -23,7 +23,7 @@ mod server;
 
 pub use anchors::TrustAnchors;
 pub use ca::{Ca, CaFiles, generate_issuer, generate_root};
-pub use cert::{identity_of, not_after};
+pub use cert::{identity_of, not_after, subject_of};
 pub use error::CertError;
 pub use inspect::inspect;
 pub use issuer::{Issuer, Leaf};
