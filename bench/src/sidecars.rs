@@ -65,6 +65,9 @@ pub struct Config {
     pub connect_concurrency: usize,
     /// Extra `WEFT_PROXY_*` settings for both proxies; they override the benchmark's own.
     pub proxy_env: Vec<(String, String)>,
+    /// Annotations on the server's HTTP Service (controller modes), e.g. retries to measure
+    /// what they cost when nothing fails.
+    pub service_annotations: Vec<(String, String)>,
 }
 
 /// Warm-up of the throughput and new-connection runs.
@@ -73,7 +76,7 @@ const SHORT_WARMUP: Duration = Duration::from_secs(1);
 /// Sets the pods up, runs every measurement and tears everything down.
 pub fn run(config: &Config) -> Result<Report, Error> {
     let c = config;
-    let setup = Setup::start(c.mesh, &c.proxy_env)?;
+    let setup = Setup::start(c.mesh, &c.proxy_env, &c.service_annotations)?;
     let (direct, meshed) = (&setup.direct, &setup.meshed);
     let load =
         |pod, url: &str, spec: &LoadSpec| load::run(pod, url, spec).map_err(|e| setup.with_logs(e));

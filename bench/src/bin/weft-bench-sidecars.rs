@@ -51,6 +51,10 @@ struct Args {
     /// benchmark's own.
     #[arg(long = "proxy-env", value_parser = parse_env)]
     proxy_env: Vec<(String, String)>,
+    /// An annotation on the server's Service, `weft.dev/NAME=value` (repeatable; `controller`
+    /// and `mtls` modes), e.g. `weft.dev/retry-http=5xx` to turn retries on.
+    #[arg(long = "service-annotation", value_parser = parse_annotation)]
+    service_annotations: Vec<(String, String)>,
     /// Print one JSON object instead of text.
     #[arg(long, env = "WEFT_BENCH_SIDECARS_JSON")]
     json: bool,
@@ -63,8 +67,18 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
     }
 }
 
+fn parse_annotation(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if k.starts_with("weft.dev/") => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{text:?}: expected weft.dev/NAME=value")),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.mesh == MeshMode::Plain && !args.service_annotations.is_empty() {
+        anyhow::bail!("--service-annotation needs a controller: use --mesh controller or mtls");
+    }
     let config = sidecars::Config {
         mesh: args.mesh,
         rate: args.rate,
@@ -76,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         connect_duration: args.connect_duration,
         connect_concurrency: args.connect_concurrency.get(),
         proxy_env: args.proxy_env,
+        service_annotations: args.service_annotations,
     };
     let report = sidecars::run(&config)
         .with_context(|| format!("the sidecar benchmark (mesh {}) failed", config.mesh))?;

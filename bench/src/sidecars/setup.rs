@@ -95,8 +95,13 @@ impl Usage {
 
 impl Setup {
     /// Builds both pairs, the meshed one in `mode`; `proxy_env` goes to both proxies after the
-    /// benchmark's own settings, so it overrides them.
-    pub fn start(mode: MeshMode, proxy_env: &[(String, String)]) -> Result<Self, Error> {
+    /// benchmark's own settings, so it overrides them. With a controller, `annotations` go on
+    /// the server's HTTP Service (e.g. `weft.dev/retry-http`).
+    pub fn start(
+        mode: MeshMode,
+        proxy_env: &[(String, String)],
+        annotations: &[(String, String)],
+    ) -> Result<Self, Error> {
         let net = Network::new().map_err(Error::setup("create the benchmark network"))?;
         let pod = |name: &str| {
             net.pod(name)
@@ -106,7 +111,7 @@ impl Setup {
         start_server(&direct_server, HTTP_PORT)?;
         let (client, server) = (pod("mesh-client")?, pod("mesh-server")?);
 
-        let (controller, identity) = start_controller(&net, mode, &client, &server)?;
+        let (controller, identity) = start_controller(&net, mode, &client, &server, annotations)?;
         let inject = |pod: &Pod, sa: &str| {
             let env = proxy_env_of(pod, sa, controller.as_ref(), identity.as_ref(), proxy_env)?;
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (&**k, &**v)).collect();
@@ -205,12 +210,13 @@ fn start_controller(
     mode: MeshMode,
     client: &Pod,
     server: &Pod,
+    annotations: &[(String, String)],
 ) -> Result<(Option<Controller>, Option<LocalIdentity>), Error> {
     if mode == MeshMode::Plain {
         return Ok((None, None));
     }
     let dir = net.log_dir().join("manifests");
-    write_manifests(&dir, client, server)?;
+    write_manifests(&dir, client, server, annotations)?;
     let identity = match mode {
         MeshMode::Mtls => Some(
             LocalIdentity::create(&net.log_dir().join("identity"))
@@ -279,8 +285,13 @@ fn start_server(pod: &Pod, port: u16) -> Result<(), Error> {
 }
 
 /// The controller's view of the meshed pair: both pods meshed, and a Service per server port
-/// whose only endpoint is the server pod.
-fn write_manifests(dir: &Path, client: &Pod, server: &Pod) -> Result<(), Error> {
+/// whose only endpoint is the server pod; the HTTP one carries `annotations`.
+fn write_manifests(
+    dir: &Path,
+    client: &Pod,
+    server: &Pod,
+    annotations: &[(String, String)],
+) -> Result<(), Error> {
     fn spec<'a>(p: &'a Pod, app: &'a str) -> manifests::PodSpec<'a> {
         manifests::PodSpec {
             namespace: NAMESPACE,
@@ -296,7 +307,17 @@ fn write_manifests(dir: &Path, client: &Pod, server: &Pod) -> Result<(), Error> 
         manifests::namespace(NAMESPACE),
         manifests::pod(&spec(client, "client")),
         manifests::pod(&spec(server, "server")),
-        manifests::service(NAMESPACE, "server", SERVER_IP.into(), HTTP_PORT, &endpoint),
+        manifests::service_with_annotations(
+            NAMESPACE,
+            "server",
+            SERVER_IP.into(),
+            HTTP_PORT,
+            &endpoint,
+            &annotations
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+        ),
         manifests::service(
             NAMESPACE,
             "server-opaque",
