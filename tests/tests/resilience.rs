@@ -428,9 +428,11 @@ spec:
 
 const SLOW_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 23);
 const SLOW_ANNOTATED_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 24);
+const EMPTY_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 28);
 
 #[test]
-fn a_500ms_route_timeout_answers_a_2s_backend_with_504_within_600ms() {
+fn a_500ms_route_timeout_answers_a_2s_backend_with_504_within_600ms_and_no_endpoints_503_after_the_queue_timeout()
+ {
     let Some(f) = fixture("a_500ms_route_timeout") else {
         return;
     };
@@ -486,6 +488,29 @@ spec:
     }
     let timeouts = f.client_metric("route_timeout_total", &["timeout=\"request\""]);
     assert_eq!(timeouts, 6.0);
+
+    // A Service with no endpoints: requests wait in the backend's queue for its fail-fast
+    // timeout (3 s), then get 503.
+    f.service("empty", EMPTY_IP, HTTP, &[], &[], "");
+    let url = format!("http://{EMPTY_IP}:{HTTP}/");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, headers, took) = loop {
+        let (status, headers, took) = send(f.client(), Method::GET, &url, Body::Empty);
+        if proxy_error(&headers).contains("no endpoints") || Instant::now() > deadline {
+            break (status, headers, took);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{headers:?}");
+    assert!(
+        proxy_error(&headers).ends_with("within 3s"),
+        "{:?}",
+        proxy_error(&headers)
+    );
+    assert!(
+        (Duration::from_secs(3)..Duration::from_millis(3500)).contains(&took),
+        "the queue failed fast after {took:?}"
+    );
 }
 
 const EJECT_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 25);
