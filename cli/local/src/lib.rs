@@ -17,6 +17,7 @@ mod http;
 pub mod identity;
 pub mod manifests;
 mod network;
+pub mod otlp;
 mod pod;
 mod process;
 pub mod shop;

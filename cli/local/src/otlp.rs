@@ -1,0 +1,33 @@
+//! An OpenTelemetry trace collector for local mode: proxies export spans over OTLP/gRPC to a
+//! [`Receiver`] in the demo's or a test's process, which keeps them in memory; [`traces`]
+//! joins them into trees across hops and [`render`] prints one.
+//!
+//! The receiver speaks the official `opentelemetry.proto.collector.trace.v1.TraceService`
+//! (from the `opentelemetry-proto` crate), uncompressed, so any OTLP/gRPC exporter can talk to
+//! it. It can be stopped and resumed on the same address, and slowed down, to test how an
+//! exporter copes with a collector that is down or lagging.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use weft_cli_local::otlp::{Receiver, render, traces};
+//! let receiver = Receiver::start("127.0.0.1:0".parse()?)?;
+//! // ... point an exporter at `receiver.endpoint()` and send a request ...
+//! let spans = receiver.wait_for(|s| s.len() >= 4, std::time::Duration::from_secs(5))?;
+//! for trace in traces(&spans) {
+//!     print!("{}", render(&trace));
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod receiver;
+mod server;
+mod span;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+pub use receiver::{Receiver, ReceiverError, WaitError};
+pub use span::{Scope, Span, SpanKind, Status, StatusCode, Value};
+pub use tree::{Node, Trace, render, traces};
