@@ -44,7 +44,7 @@ pub struct Endpoint {
     /// Where to connect.
     pub addr: SocketAddr,
     /// The peer's expected TLS identity, if it is meshed.
-    pub identity: Option<String>,
+    pub identity: Option<Arc<str>>,
     /// Relative capacity ([`DEFAULT_WEIGHT`] is normal); 0 means unweighted.
     pub weight: u32,
     /// Metric labels from discovery.
@@ -102,7 +102,7 @@ impl Endpoint {
     ) -> Self {
         Self {
             addr,
-            identity,
+            identity: identity.map(Arc::from),
             weight,
             labels,
             default_rtt_ns: nanos(default_rtt),

@@ -8,8 +8,10 @@ use ipnet::IpNet;
 use std::{collections::BTreeMap, fmt, net::SocketAddr, time::Duration};
 
 mod identity;
+mod observe;
 
 pub use identity::IdentityConfig;
+pub use observe::{AccessLog, TraceConfig, workload_name};
 
 /// Where configuration strings come from: the process environment in production, a map in tests.
 pub trait Strings {
@@ -97,14 +99,16 @@ pub const KNOWN: &[&str] = &[
     identity::TRUST_ANCHORS,
     identity::TRUST_ANCHORS_FILE,
     identity::CONTROLLER_NAME,
+    observe::OTLP_ADDR,
+    observe::TRACE_SAMPLING,
+    observe::TRACE_SERVICE_NAME,
+    observe::TRACE_QUEUE,
+    observe::NODE_NAME,
+    observe::ACCESS_LOG,
 ];
 
-/// Settings DESIGN.md names (tracing) which this proxy does not use yet: accepted (so injected
-/// pods start) with a warning, never silently.
-pub const RESERVED: &[&str] = &["OTLP_ADDR"];
-
 /// The proxy's whole configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Where redirected inbound connections arrive (PREROUTING → 4143).
     pub inbound: Listen,
@@ -120,7 +124,7 @@ pub struct Config {
     pub detect_timeout: Duration,
     /// How long in-flight work may continue after SIGTERM or `/shutdown`.
     pub shutdown_grace: Duration,
-    /// `namespace/pod`, for logs and (later) policy.
+    /// `namespace/pod`, for logs, policy and spans.
     pub workload: Option<String>,
     /// Runtime worker threads.
     pub worker_threads: usize,
@@ -137,8 +141,10 @@ pub struct Config {
     pub cluster_networks: Vec<IpNet>,
     /// The mesh identity and its trust anchors. Unset: no mTLS (a plaintext mesh).
     pub identity: Option<IdentityConfig>,
-    /// Reserved settings that were set but are not used yet, to warn about.
-    pub unused: Vec<String>,
+    /// Span export. Unset: no spans (trace headers still pass through untouched).
+    pub trace: Option<TraceConfig>,
+    /// Access logs on stdout.
+    pub access_log: AccessLog,
 }
 
 /// Addresses to listen on. Defaults add the IPv6 twin of the IPv4 address; a default twin that
@@ -165,12 +171,9 @@ impl Config {
     /// Reads and validates every `WEFT_PROXY_*` variable, reporting all problems at once.
     pub fn from_strings(env: &dyn Strings) -> Result<Self, ConfigError> {
         let mut errors = Vec::new();
-        let mut unused = Vec::new();
         for key in env.keys_with_prefix(PREFIX) {
             let name = &key[PREFIX.len()..];
-            if RESERVED.contains(&name) {
-                unused.push(key.clone());
-            } else if !KNOWN.contains(&name) {
+            if !KNOWN.contains(&name) {
                 errors.push(format!(
                     "{key} is not a Weft proxy setting; known settings: {}",
                     KNOWN
@@ -200,6 +203,8 @@ impl Config {
         let cluster_networks =
             read.parse(CLUSTER_NETWORKS, DEFAULT_CLUSTER_NETWORKS, parse_networks);
         let identity = read.identity();
+        let trace = read.trace(workload.as_deref());
+        let access_log = read.access_log();
         if !read.errors.is_empty() {
             return Err(ConfigError(read.errors));
         }
@@ -215,6 +220,7 @@ impl Config {
             discovery_timeout,
             inbound_default_policy,
             cluster_networks,
+            access_log,
         ) {
             (
                 Some(inbound),
@@ -227,6 +233,7 @@ impl Config {
                 Some(discovery_timeout),
                 Some(inbound_default_policy),
                 Some(cluster_networks),
+                Some(access_log),
             ) => Ok(Config {
                 inbound,
                 outbound,
@@ -242,7 +249,8 @@ impl Config {
                 inbound_default_policy,
                 cluster_networks,
                 identity,
-                unused,
+                trace,
+                access_log,
             }),
             _ => Err(ConfigError(vec![
                 "internal: a setting failed without an error".into(),

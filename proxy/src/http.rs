@@ -9,6 +9,8 @@ pub mod client;
 pub mod deadline;
 pub mod forward;
 pub mod headers;
+pub mod notes;
+pub mod observe;
 pub mod record;
 pub mod replay;
 pub mod server;

@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod retry;
 pub mod tcp;
 pub mod tls;
+pub mod trace;
 
 use crate::{
     admin::Admin,
@@ -56,6 +57,9 @@ pub enum Error {
     /// Mesh TLS could not be configured.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// Span export could not be set up.
+    #[error(transparent)]
+    Trace(#[from] trace::TraceError),
     /// Signal handlers could not be installed.
     #[error("cannot watch for SIGTERM: {0}")]
     Signal(std::io::Error),
@@ -160,6 +164,19 @@ pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
         Some(id) => Some(tls::MeshTls::new(id.clone(), TLS_HANDSHAKE_TIMEOUT)?),
         None => None,
     };
+    let observe = http::observe::Observe {
+        tracing: match &config.trace {
+            Some(t) => {
+                tracing::info!(collector = %t.collector, sampling = t.sampling, service = %t.service_name, "exporting spans");
+                Some(trace::Tracing::start(t, metrics.trace().clone())?)
+            }
+            None => None,
+        },
+        access_log: http::observe::AccessLogger::start(
+            config.access_log,
+            metrics.access_log_dropped().clone(),
+        ),
+    };
     let inbound_policies = Arc::new(inbound::InboundPolicies::from_config(
         &config,
         discovery.clone(),
@@ -183,6 +200,7 @@ pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
                 Direction::Inbound => Some(inbound_policies.clone()),
                 Direction::Outbound => None,
             },
+            observe: observe.clone(),
         })
     };
     let (inbound, outbound) = (
@@ -228,6 +246,9 @@ pub async fn run(config: Config, bound: Bound) -> Result<(), Error> {
     readiness.abort();
     ready.store(false, Ordering::Release);
     let left = trigger.drain(config.shutdown_grace).await;
+    if let Some(t) = &observe.tracing {
+        t.shutdown();
+    }
     if left > 0 {
         tracing::warn!(connections = left, grace = ?config.shutdown_grace, "grace period over; closing what is left");
     } else {

@@ -17,11 +17,6 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
         .with_writer(std::io::stderr)
         .init();
-    for key in &config.unused {
-        tracing::warn!(
-            "{key} is set but this proxy does not use it yet; traffic goes to original destinations"
-        );
-    }
     // One worker needs no work stealing: a current-thread runtime has less overhead.
     let mut builder = if config.worker_threads == 1 {
         tokio::runtime::Builder::new_current_thread()

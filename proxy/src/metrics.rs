@@ -3,13 +3,17 @@
 //! Label sets are resolved once per connection and the resulting counters are kept on the
 //! connection, so the per-request cost is a few atomic adds.
 
+mod http;
 mod resilience;
+mod trace;
 
+pub use http::{HttpMetrics, RequestLabels, ResponseLabels};
 pub use resilience::{FailFast, ResilienceMetrics};
+pub use trace::TraceMetrics;
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
-    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 use std::{fmt::Write as _, net::SocketAddr, sync::Arc, sync::atomic::AtomicU64};
@@ -41,7 +45,20 @@ impl EncodeLabelValue for Direction {
 
 /// A label value shared by reference, so cloning a label set does not copy strings.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
-pub struct Shared(Arc<str>);
+pub struct Shared(pub Arc<str>);
+
+impl Shared {
+    /// A label value.
+    pub fn new(value: &str) -> Self {
+        Self(value.into())
+    }
+
+    /// The empty label value (shared: no allocation per use).
+    pub fn empty() -> Self {
+        static EMPTY: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+        Self(EMPTY.get_or_init(|| Arc::from("")).clone())
+    }
+}
 
 impl EncodeLabelValue for Shared {
     fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> std::fmt::Result {
@@ -60,40 +77,6 @@ pub struct ConnLabels {
     pub protocol: &'static str,
 }
 
-/// Labels of a response.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResponseLabels {
-    /// inbound | outbound.
-    pub direction: Direction,
-    /// Where the proxy forwards to.
-    pub target_addr: Shared,
-    /// The HTTP status, 0 when no response came.
-    pub status_code: u16,
-    /// success | failure (5xx, a gRPC error status, or no response).
-    pub classification: &'static str,
-}
-
-/// Labels of requests and latencies.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
-    /// inbound | outbound.
-    pub direction: Direction,
-    /// Where the proxy forwards to.
-    pub target_addr: Shared,
-}
-
-type HistogramFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
-
-/// Latency buckets in milliseconds: fine below 10 ms where the proxy's own cost shows.
-const LATENCY_MS: &[f64] = &[
-    0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 300.0, 500.0, 1_000.0,
-    2_000.0, 5_000.0, 10_000.0, 30_000.0,
-];
-
-fn latency_histogram() -> Histogram {
-    Histogram::new(LATENCY_MS.iter().copied())
-}
-
 /// Every metric the proxy exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -102,14 +85,14 @@ pub struct Metrics {
     tcp_open_connections: Family<ConnLabels, Gauge>,
     tcp_read_bytes: Family<ConnLabels, Counter>,
     tcp_write_bytes: Family<ConnLabels, Counter>,
-    requests: Family<RequestLabels, Counter>,
-    responses: Family<ResponseLabels, Counter>,
-    latency: HistogramFamily,
+    http: http::HttpFamilies,
     resident_memory: Gauge,
     cpu_seconds: Gauge<f64, AtomicU64>,
     control_updates: Family<KindLabels, Counter>,
     inbound_authz: AuthzMetrics,
     resilience: ResilienceMetrics,
+    trace: TraceMetrics,
+    access_log_dropped: Counter,
     identity_expiry: Gauge,
 }
 
@@ -129,15 +112,6 @@ pub struct ConnMetrics {
     open: Gauge,
 }
 
-/// One HTTP connection's request counters, resolved once and shared by its requests.
-#[derive(Clone, Debug)]
-pub struct HttpMetrics {
-    labels: RequestLabels,
-    requests: Counter,
-    latency: Histogram,
-    responses: Family<ResponseLabels, Counter>,
-}
-
 impl Metrics {
     /// Registers every family.
     pub fn new() -> Arc<Self> {
@@ -146,9 +120,7 @@ impl Metrics {
         let tcp_open_connections = Family::default();
         let tcp_read_bytes = Family::default();
         let tcp_write_bytes = Family::default();
-        let requests = Family::default();
-        let responses = Family::default();
-        let latency = HistogramFamily::new_with_constructor(latency_histogram);
+        let http = http::HttpFamilies::new(&mut registry);
         let resident_memory = Gauge::default();
         let cpu_seconds = Gauge::<f64, AtomicU64>::default();
         let control_updates = Family::default();
@@ -156,6 +128,14 @@ impl Metrics {
         inbound_authz.register(&mut registry);
         let resilience = ResilienceMetrics::default();
         resilience.register(&mut registry);
+        let trace = TraceMetrics::default();
+        trace.register(&mut registry);
+        let access_log_dropped = Counter::default();
+        registry.register(
+            "access_log_dropped",
+            "Access log lines dropped because stdout could not keep up",
+            access_log_dropped.clone(),
+        );
         let identity_expiry = Gauge::default();
         registry.register(
             "identity_cert_expiration_timestamp_seconds",
@@ -183,13 +163,6 @@ impl Metrics {
             "Bytes written to clients",
             tcp_write_bytes.clone(),
         );
-        registry.register("request", "HTTP requests received", requests.clone());
-        registry.register("response", "HTTP responses sent", responses.clone());
-        registry.register(
-            "response_latency_ms",
-            "Time to response headers, in milliseconds",
-            latency.clone(),
-        );
         registry.register(
             "process_resident_memory_bytes",
             "Resident memory",
@@ -206,14 +179,14 @@ impl Metrics {
             tcp_open_connections,
             tcp_read_bytes,
             tcp_write_bytes,
-            requests,
-            responses,
-            latency,
+            http,
             resident_memory,
             cpu_seconds,
             control_updates,
             inbound_authz,
             resilience,
+            trace,
+            access_log_dropped,
             identity_expiry,
         })
     }
@@ -230,6 +203,16 @@ impl Metrics {
     /// The inbound authorization counters.
     pub fn inbound_authz(&self) -> &AuthzMetrics {
         &self.inbound_authz
+    }
+
+    /// Access log lines dropped.
+    pub fn access_log_dropped(&self) -> &Counter {
+        &self.access_log_dropped
+    }
+
+    /// The span export counters.
+    pub fn trace(&self) -> &TraceMetrics {
+        &self.trace
     }
 
     /// The retry, timeout, ejection and fail-fast counters.
@@ -257,18 +240,15 @@ impl Metrics {
         }
     }
 
-    /// The request counters of an HTTP connection to `target`.
-    pub fn http(&self, direction: Direction, target: &Shared) -> HttpMetrics {
-        let labels = RequestLabels {
-            direction,
-            target_addr: target.clone(),
-        };
-        HttpMetrics {
-            requests: self.requests.get_or_create(&labels).clone(),
-            latency: self.latency.get_or_create(&labels).clone(),
-            responses: self.responses.clone(),
-            labels,
-        }
+    /// The request metrics of an HTTP connection to `target`; `client_id` is the identity a
+    /// meshed inbound client proved.
+    pub fn http(
+        &self,
+        direction: Direction,
+        target: &Shared,
+        client_id: Option<&str>,
+    ) -> HttpMetrics {
+        HttpMetrics::new(&self.http, direction, target.clone(), client_id)
     }
 
     /// Renders the text exposition format.
@@ -312,25 +292,6 @@ pub fn target_label(addr: SocketAddr) -> Shared {
 impl Drop for ConnMetrics {
     fn drop(&mut self) {
         self.open.dec();
-    }
-}
-
-impl HttpMetrics {
-    /// Counts a request.
-    pub fn request(&self) {
-        self.requests.inc();
-    }
-
-    /// Records a response (status 0: none) and the time to its headers.
-    pub fn response(&self, status: u16, failure: bool, elapsed_ms: f64) {
-        self.latency.observe(elapsed_ms);
-        let labels = ResponseLabels {
-            direction: self.labels.direction,
-            target_addr: self.labels.target_addr.clone(),
-            status_code: status,
-            classification: if failure { "failure" } else { "success" },
-        };
-        self.responses.get_or_create(&labels).inc();
     }
 }
 
@@ -465,17 +426,32 @@ mod tests {
             protocol: "http1",
         });
         conn.read.inc_by(10);
-        let http = m.http(Direction::Outbound, &target);
-        http.request();
-        http.response(503, true, 1.5);
+        let http = m.http(Direction::Outbound, &target, None);
+        let notes = crate::http::notes::Notes {
+            parent: Some("Service shop/web:80".into()),
+            route: Some("shop/web-route".into()),
+            backend: Some("shop/web-v2:80".into()),
+            server_id: Some("web.shop.serviceaccount.identity.cluster.local".into()),
+            ..Default::default()
+        };
+        http.response(&notes, 503, true, 1.5);
+        http.response(&notes, 200, false, 0.7);
+        let inbound = m.http(
+            Direction::Inbound,
+            &target,
+            Some("client.shop.serviceaccount.identity.cluster.local"),
+        );
+        inbound.response(&Default::default(), 200, false, 0.2);
         let text = m.encode();
         for line in [
             r#"tcp_open_total{direction="outbound",target_addr="10.0.0.1:80",protocol="http1"} 1"#,
             r#"tcp_open_connections{direction="outbound",target_addr="10.0.0.1:80",protocol="http1"} 1"#,
             r#"tcp_read_bytes_total{direction="outbound",target_addr="10.0.0.1:80",protocol="http1"} 10"#,
-            r#"request_total{direction="outbound",target_addr="10.0.0.1:80"} 1"#,
-            r#"response_total{direction="outbound",target_addr="10.0.0.1:80",status_code="503",classification="failure"} 1"#,
-            r#"response_latency_ms_bucket{le="2.0",direction="outbound",target_addr="10.0.0.1:80"} 1"#,
+            r#"request_total{direction="outbound",target_addr="10.0.0.1:80",dst_service="Service shop/web:80",route="shop/web-route",dst_backend="shop/web-v2:80",tls="true",client_id="",server_id="web.shop.serviceaccount.identity.cluster.local"} 2"#,
+            r#"response_total{direction="outbound",target_addr="10.0.0.1:80",dst_service="Service shop/web:80",route="shop/web-route",dst_backend="shop/web-v2:80",tls="true",client_id="",server_id="web.shop.serviceaccount.identity.cluster.local",status_code="503",classification="failure"} 1"#,
+            r#"response_latency_ms_bucket{le="1.0",direction="outbound",target_addr="10.0.0.1:80",dst_service="Service shop/web:80",route="shop/web-route",dst_backend="shop/web-v2:80",tls="true",client_id="",server_id="web.shop.serviceaccount.identity.cluster.local"} 1"#,
+            r#"response_latency_ms_bucket{le="2.0",direction="outbound",target_addr="10.0.0.1:80",dst_service="Service shop/web:80",route="shop/web-route",dst_backend="shop/web-v2:80",tls="true",client_id="",server_id="web.shop.serviceaccount.identity.cluster.local"} 2"#,
+            r#"request_total{direction="inbound",target_addr="10.0.0.1:80",dst_service="",route="",dst_backend="",tls="true",client_id="client.shop.serviceaccount.identity.cluster.local",server_id=""} 1"#,
         ] {
             assert!(text.contains(line), "missing {line}\n{text}");
         }

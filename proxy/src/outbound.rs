@@ -90,7 +90,7 @@ pub struct OpaqueTarget {
     /// The address to connect to.
     pub addr: SocketAddr,
     /// The identity a meshed endpoint must prove.
-    pub server_id: Option<String>,
+    pub server_id: Option<Arc<str>>,
     /// Counts the connection against the endpoint while it is open.
     pub guard: Option<ConnGuard>,
 }

@@ -43,7 +43,7 @@ pub const DEFAULT_DETECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct OutboundPolicy {
     /// A human name for the target, from its metadata: `Service shop/web:8080`,
     /// `default:<name>` for a controller default, or the address for [`OutboundPolicy::forward`].
-    pub parent: String,
+    pub parent: Arc<str>,
     /// How to treat connections to the target.
     pub protocol: Protocol,
 }
@@ -80,7 +80,7 @@ impl OutboundPolicy {
         let backend = Arc::new(Backend::forward(addr));
         let http = HttpRoutes::forward(backend.clone());
         Self {
-            parent: addr.to_string(),
+            parent: addr.to_string().into(),
             protocol: Protocol::Detect {
                 timeout: DEFAULT_DETECT_TIMEOUT,
                 http1: http.clone(),
@@ -99,7 +99,10 @@ impl TryFrom<outbound::OutboundPolicy> for OutboundPolicy {
         let protocol = required(proto.protocol, "protocol")?;
         let kind = required(protocol.kind, "kind").at("protocol")?;
         let protocol = convert::protocol(kind).at("protocol")?;
-        Ok(Self { parent, protocol })
+        Ok(Self {
+            parent: parent.into(),
+            protocol,
+        })
     }
 }
 

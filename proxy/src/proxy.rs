@@ -6,7 +6,13 @@ use crate::{
     detect::{self, Protocol},
     discover::Discovery,
     drain::Drain,
-    http::{self, Version, client::Clients, forward::Forward, record::RecordLayer},
+    http::{
+        self, Version,
+        client::Clients,
+        forward::Forward,
+        observe::{ConnInfo, Observe},
+        record::RecordLayer,
+    },
     inbound::{ClientTls, ConnMeta, InboundPolicies, PortPolicy},
     io::{CountedIo, PrefixedIo},
     metrics::{self, ConnLabels, Direction, Metrics},
@@ -49,6 +55,8 @@ pub struct Proxy {
     pub tls: Option<MeshTls>,
     /// Inbound authorization per port (the inbound direction only).
     pub inbound_policies: Option<Arc<InboundPolicies>>,
+    /// Spans and access logs.
+    pub observe: Observe,
 }
 
 impl Proxy {
@@ -253,17 +261,35 @@ impl Proxy {
                 } else {
                     Version::Http2
                 };
-                let record = RecordLayer(self.metrics.http(self.direction, &label));
+                let client_id: Option<Arc<str>> = match &route {
+                    Route::Inbound(_, meta) => meta.tls.client_id().map(Arc::from),
+                    Route::Outbound(_) => None,
+                };
+                let record = RecordLayer(self.metrics.http(
+                    self.direction,
+                    &label,
+                    client_id.as_deref(),
+                ));
+                let observe = self.observe.is_on().then(|| {
+                    self.observe.layer(ConnInfo {
+                        direction: self.direction,
+                        peer,
+                        target,
+                        client_id: client_id.clone(),
+                    })
+                });
                 let served = match route {
                     Route::Outbound(Some((discovery, policies))) => {
                         let svc = tower::ServiceBuilder::new()
                             .layer(record)
+                            .option_layer(observe)
                             .service(RouteHttp::new(self.clone(), discovery, policies, version));
                         http::server::serve(io, version, svc, &self.drain).await
                     }
                     Route::Outbound(None) => {
                         let svc = tower::ServiceBuilder::new()
                             .layer(record)
+                            .option_layer(observe)
                             .service(Forward::new(
                                 self.clients.get(target, version, None),
                                 target,
@@ -279,6 +305,7 @@ impl Proxy {
                         );
                         let svc = tower::ServiceBuilder::new()
                             .layer(record)
+                            .option_layer(observe)
                             .service(policy.authorize_http(meta, forward));
                         http::server::serve(io, version, svc, &self.drain).await
                     }

@@ -69,11 +69,11 @@ async fn a_policy_arrives_converted_and_the_next_message_replaces_it() {
         .send(Ok(split(&[(V1, 90), (V2, 10)])))
         .expect("send");
     let first = next_policy(&mut rx, LIMIT, "the first policy", |_| true).await;
-    assert_eq!(first.parent, PARENT);
+    assert_eq!(&*first.parent, PARENT);
     let Protocol::Detect { http1, http2, .. } = &first.protocol else {
         panic!("not a Detect policy: {:?}", first.protocol);
     };
-    assert_eq!(http1.routes[0].name, "shop/web-split");
+    assert_eq!(&*http1.routes[0].name, "shop/web-split");
     assert_eq!(
         balancers(http1),
         [(V1.to_string(), 90), (V2.to_string(), 10)]
@@ -168,7 +168,7 @@ async fn an_unreachable_controller_gives_the_forward_policy_until_it_answers() {
         !Arc::ptr_eq(p, &provisional)
     })
     .await;
-    assert_eq!(policy.parent, PARENT);
+    assert_eq!(&*policy.parent, PARENT);
     assert_eq!(http1_balancers(&policy), [(V1.to_string(), 100)]);
 }
 
@@ -420,7 +420,7 @@ fn http1_balancers(policy: &OutboundPolicy) -> Vec<(String, u32)> {
 /// `policy` is `OutboundPolicy::forward(target)`: named after the target, detecting the
 /// protocol, and every HTTP/1 request goes to the target itself.
 fn assert_forwards(policy: &OutboundPolicy, target: SocketAddr) {
-    assert_eq!(policy.parent, target.to_string());
+    assert_eq!(&*policy.parent, target.to_string());
     let Protocol::Detect { http1, .. } = &policy.protocol else {
         panic!("not a Detect policy: {:?}", policy.protocol);
     };

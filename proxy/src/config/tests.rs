@@ -101,9 +101,82 @@ fn port_sets() {
 }
 
 #[test]
-fn reserved_settings_are_accepted_and_listed() {
-    let c = Config::from_strings(&env(&[("OTLP_ADDR", "jaeger:4317")])).expect("valid");
-    assert_eq!(c.unused, vec!["WEFT_PROXY_OTLP_ADDR".to_string()]);
+fn tracing_follows_the_collector_address_and_names_the_workload() {
+    let c = Config::from_strings(&env(&[])).expect("valid");
+    assert_eq!(c.trace, None, "no collector, no spans");
+    assert_eq!(c.access_log, AccessLog::Off);
+    let c = Config::from_strings(&env(&[
+        ("OTLP_ADDR", "jaeger.weft-system:4317"),
+        ("WORKLOAD", "shop/web-7d4b9c8f6-x2x9z"),
+        ("NODE_NAME", "node-1"),
+        ("ACCESS_LOG", "json"),
+    ]))
+    .expect("valid");
+    let t = c.trace.expect("tracing on");
+    assert_eq!(t.collector, "http://jaeger.weft-system:4317");
+    assert_eq!(t.service_name, "web.shop");
+    assert_eq!(
+        (t.namespace.as_deref(), t.pod.as_deref()),
+        (Some("shop"), Some("web-7d4b9c8f6-x2x9z"))
+    );
+    assert_eq!(t.node.as_deref(), Some("node-1"));
+    assert_eq!((t.sampling, t.queue), (1.0, 2048));
+    assert_eq!(c.access_log, AccessLog::Json);
+    let c = Config::from_strings(&env(&[
+        ("OTLP_ADDR", "http://10.0.0.9:4317"),
+        ("TRACE_SAMPLING", "0.25"),
+        ("TRACE_SERVICE_NAME", "checkout"),
+        ("TRACE_QUEUE", "64"),
+    ]))
+    .expect("valid");
+    let t = c.trace.expect("tracing on");
+    assert_eq!(
+        (t.collector.as_str(), t.sampling, t.queue),
+        ("http://10.0.0.9:4317", 0.25, 64)
+    );
+    assert_eq!(t.service_name, "checkout");
+}
+
+#[test]
+fn bad_tracing_settings_are_each_reported() {
+    let err = Config::from_strings(&env(&[
+        ("OTLP_ADDR", "https://jaeger:4317"),
+        ("TRACE_SAMPLING", "2"),
+        ("TRACE_QUEUE", "0"),
+        ("ACCESS_LOG", "xml"),
+    ]))
+    .expect_err("all bad")
+    .to_string();
+    for want in [
+        "WEFT_PROXY_OTLP_ADDR=\"https://jaeger:4317\": TLS to the collector is not supported",
+        "WEFT_PROXY_TRACE_SAMPLING=\"2\": expected a ratio from 0 to 1",
+        "WEFT_PROXY_TRACE_QUEUE=\"0\": expected a number of spans",
+        "WEFT_PROXY_ACCESS_LOG=\"xml\": expected json, apache or off",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in {err}");
+    }
+    for bad in ["jaeger", "jaeger:0", ":4317", "http://jaeger/v1:4317"] {
+        let err = Config::from_strings(&env(&[("OTLP_ADDR", bad)])).expect_err(bad);
+        assert!(
+            err.to_string().contains("expected HOST:PORT"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn workload_names_drop_generated_suffixes() {
+    for (pod, name) in [
+        ("web-7d4b9c8f6-x2x9z", "web"),
+        ("web-v1", "web-v1"),
+        ("agent-x2x9z", "agent"),
+        ("db-0", "db-0"),
+        ("client", "client"),
+        ("api-server-6f9d7b5c4d-4tgxk", "api-server"),
+        ("web-aeiou", "web-aeiou"),
+    ] {
+        assert_eq!(workload_name(pod), name, "{pod}");
+    }
 }
 
 #[test]
@@ -121,7 +194,6 @@ fn the_controller_address_is_checked() {
         Some("weft-controller.weft.svc.cluster.local:8086")
     );
     assert_eq!(c.discovery_timeout, std::time::Duration::from_millis(250));
-    assert!(c.unused.is_empty());
     assert_eq!(
         Config::from_strings(&env(&[])).expect("valid").controller,
         None
@@ -243,11 +315,6 @@ fn a_full_identity_is_parsed_with_the_default_controller_name() {
     assert_eq!(
         id.controller_name.to_str(),
         "weft-controller.weft-system.serviceaccount.identity.cluster.local"
-    );
-    assert!(
-        c.unused.is_empty(),
-        "identity settings are used: {:?}",
-        c.unused
     );
 }
 

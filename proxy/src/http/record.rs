@@ -1,6 +1,8 @@
-//! A layer that counts requests and responses and measures time to response headers.
+//! A layer that counts requests and responses and measures time to response headers. It
+//! attaches the request's [`RequestNotes`], which the layers inside fill in, and labels the
+//! metrics with what they say.
 
-use super::ProxyBody;
+use super::{ProxyBody, notes::RequestNotes};
 use crate::metrics::HttpMetrics;
 use http::{Request, Response};
 use std::{
@@ -45,27 +47,32 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        self.metrics.request();
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let start = Instant::now();
+        let notes = RequestNotes::default();
+        req.extensions_mut().insert(notes.clone());
         let metrics = self.metrics.clone();
         let fut = self.inner.call(req);
         Box::pin(async move {
             let res = fut.await;
             let ms = start.elapsed().as_secs_f64() * 1_000.0;
+            let notes = notes.get();
             match &res {
                 Ok(rsp) => {
                     let status = rsp.status();
-                    // A trailers-only gRPC error carries grpc-status in the headers.
-                    let grpc_failed = rsp
-                        .headers()
-                        .get("grpc-status")
-                        .is_some_and(|v| v.as_bytes() != b"0");
-                    metrics.response(status.as_u16(), status.is_server_error() || grpc_failed, ms);
+                    let failed = status.is_server_error() || grpc_failed(rsp.headers());
+                    metrics.response(&notes, status.as_u16(), failed, ms);
                 }
-                Err(_) => metrics.response(0, true, ms),
+                Err(_) => metrics.response(&notes, 0, true, ms),
             }
             res
         })
     }
+}
+
+/// Whether a trailers-only gRPC answer carries an error status in its headers.
+pub fn grpc_failed(headers: &http::HeaderMap) -> bool {
+    headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() != b"0")
 }

@@ -4,7 +4,7 @@
 mod tests;
 
 use super::{ConnMeta, NO_ROUTE_NAME, PortPolicy, authorize};
-use crate::http::{ProxyBody, forward::error};
+use crate::http::{ProxyBody, forward::error, notes::RequestNotes};
 use bytes::Bytes;
 use futures_util::future::{Either, Ready, ready};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
@@ -98,6 +98,7 @@ impl Conn {
     /// The request to forward, or the response that refuses it.
     fn check<B>(&self, req: Request<B>) -> Checked<B> {
         let policy = self.port.current();
+        let notes = RequestNotes::of(&req).cloned();
         let (mut parts, body) = req.into_parts();
         // Before anything else, so neither a filter nor the app ever sees a forged one.
         parts.headers.remove(&CLIENT_ID);
@@ -115,6 +116,12 @@ impl Conn {
             (m.name, m.authorizations, Some(m.matched))
         };
 
+        if let Some(n) = &notes {
+            n.update(|n| {
+                n.parent = Some(policy.name.clone());
+                n.route = Some(route.clone());
+            });
+        }
         let tls = self.meta.tls.is_mesh();
         let metrics = self.port.metrics().inbound_authz();
         match authorize(&policy, authzs, &self.meta) {

@@ -47,7 +47,7 @@ impl InboundRoutes {
     pub fn new(routes: Vec<InboundRoute>) -> Self {
         let mut this = Self::default();
         for r in routes {
-            this.names.push(Arc::from(r.route.name.as_str()));
+            this.names.push(r.route.name.clone());
             this.routes.routes.push(r.route);
             this.authorizations.push(r.authorizations);
         }

@@ -14,6 +14,7 @@ use crate::{
         deadline,
         forward::{self, Failed, error, upstream_error},
         headers,
+        notes::RequestNotes,
         replay::Replay,
     },
     metrics::{FailFast, ResilienceMetrics},
@@ -82,6 +83,8 @@ struct Exchange<'a> {
     idempotent: bool,
     /// The limit on each attempt: the rule's response timeout, tightened by the retry's.
     attempt_limit: Option<Duration>,
+    /// Where the outer layers learn the request's backend, endpoint and retries.
+    notes: Option<RequestNotes>,
 }
 
 /// How one attempt ended.
@@ -198,10 +201,17 @@ impl RouteHttp {
                 "the target is opaque; HTTP is not routed to it",
             );
         };
+        let notes = RequestNotes::of(&req).cloned();
+        if let Some(n) = &notes {
+            n.update(|n| n.parent = Some(policy.parent.clone()));
+        }
         let (mut parts, body) = req.into_parts();
         let Some(m) = routes.select(&parts.method, &parts.uri, &parts.headers) else {
             return error(StatusCode::NOT_FOUND, "no route matches the request");
         };
+        if let Some(n) = &notes {
+            n.update(|n| n.route = Some(m.route.name.clone()));
+        }
         if let Err(synthetic) = m.apply_request(&mut parts) {
             return respond(synthetic);
         }
@@ -216,6 +226,7 @@ impl RouteHttp {
                 m.rule.timeouts.response,
                 m.rule.retry.as_ref().and_then(|r| r.timeout),
             ),
+            notes,
         };
         let limit = deadline::tighter(
             m.rule.timeouts.request,
@@ -276,6 +287,9 @@ impl RouteHttp {
                 return done.rsp;
             }
             self.resilience().retry(&x.policy.parent, &x.route.name);
+            if let Some(n) = &x.notes {
+                n.update(|n| n.retries += 1);
+            }
             if let Some(b) = &retry.backoff {
                 tokio::time::sleep(retry::backoff(b, retries, fastrand::f64())).await;
             }
@@ -305,9 +319,12 @@ impl RouteHttp {
         }
         let req = Request::from_parts(parts, body);
         let name = &backend.backend.name;
+        if let Some(n) = &x.notes {
+            n.update(|n| n.backend = Some(name.clone()));
+        }
         let mut done = match &backend.backend.kind {
             BackendKind::Forward { addr, identity } => {
-                self.forward(x, *addr, identity.as_deref(), req).await
+                self.forward(x, *addr, identity.as_ref(), req).await
             }
             BackendKind::Unavailable => Attempt::local(error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -379,12 +396,12 @@ impl RouteHttp {
         &self,
         x: &Exchange<'_>,
         target: SocketAddr,
-        server_id: Option<&str>,
+        server_id: Option<&Arc<str>>,
         req: Request<ReqBody>,
     ) -> Attempt {
-        let client = self.client(target, server_id);
+        let client = self.client(target, server_id.map(|s| &**s));
         let sent = send_within(&client, target, &self.proxy, req, x.attempt_limit).await;
-        self.finish(x, target, sent)
+        self.finish(x, target, server_id, sent)
     }
 
     /// Sends to an endpoint picked by P2C peak-EWMA among those not ejected, preferring one
@@ -456,7 +473,7 @@ impl RouteHttp {
                 refused.push(ep.addr);
                 continue;
             }
-            return self.finish(x, ep.addr, sent);
+            return self.finish(x, ep.addr, ep.identity.as_ref(), sent);
         }
     }
 
@@ -465,8 +482,15 @@ impl RouteHttp {
         &self,
         x: &Exchange<'_>,
         target: SocketAddr,
+        server_id: Option<&Arc<str>>,
         sent: Result<Response<ProxyBody>, SendError>,
     ) -> Attempt {
+        if let Some(n) = &x.notes {
+            n.update(|n| {
+                n.endpoint = Some(target);
+                n.server_id = server_id.cloned();
+            });
+        }
         let (rsp, failure) = match sent {
             Ok(rsp) => (rsp, None),
             Err(SendError::Request(why)) => {

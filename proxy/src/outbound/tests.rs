@@ -16,7 +16,7 @@ async fn an_opaque_forward_to_a_meshed_pod_must_prove_its_identity() {
     let addr: SocketAddr = "10.0.0.7:8080".parse().expect("addr");
     let id = "web.shop.serviceaccount.identity.weft.cluster.local";
     let meshed = OpaqueRoutes::forward(Arc::new(Backend {
-        name: addr.to_string(),
+        name: addr.to_string().into(),
         kind: BackendKind::Forward {
             addr,
             identity: Some(id.into()),

@@ -42,7 +42,7 @@ pub struct RouteBackend {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Backend {
     /// The name for the `dst_backend` metric label: `shop/web-v2:8080`, or the forward address.
-    pub name: String,
+    pub name: Arc<str>,
     /// How to reach it.
     pub kind: BackendKind,
 }
@@ -55,7 +55,7 @@ pub enum BackendKind {
         /// The address.
         addr: SocketAddr,
         /// The peer's expected TLS identity (a DNS-like name), if it is meshed.
-        identity: Option<String>,
+        identity: Option<Arc<str>>,
     },
     /// Balance over the endpoints `Destination.Get(path)` reports, with P2C peak-EWMA.
     Balancer {
@@ -153,7 +153,7 @@ impl Backend {
     /// A backend that connects to `addr` without identity.
     pub fn forward(addr: SocketAddr) -> Self {
         Self {
-            name: addr.to_string(),
+            name: addr.to_string().into(),
             kind: BackendKind::Forward {
                 addr,
                 identity: None,
@@ -219,7 +219,10 @@ impl TryFrom<outbound::Backend> for Backend {
             BackendKind::Balancer { path, .. } => path.clone(),
             BackendKind::Unavailable => "unavailable".to_string(),
         });
-        Ok(Self { name, kind })
+        Ok(Self {
+            name: name.into(),
+            kind,
+        })
     }
 }
 
@@ -235,7 +238,10 @@ fn forward(proto: destination::WeightedAddr) -> Result<BackendKind, InvalidPolic
     let identity = proto
         .tls_identity
         .and_then(crate::discover::destination::tls_server_name);
-    Ok(BackendKind::Forward { addr, identity })
+    Ok(BackendKind::Forward {
+        addr,
+        identity: identity.map(Arc::from),
+    })
 }
 
 // === impl RouteBackend ===

@@ -46,7 +46,7 @@ fn http_routes(
     let failure_accrual = failure_accrual(accrual).at("failure_accrual")?;
     let routes = indexed(routes, "routes", |r| {
         Ok(HttpRoute {
-            name: route_name(r.metadata.as_ref()),
+            name: route_name(r.metadata.as_ref()).into(),
             hosts: indexed(r.hosts, "hosts", HostMatch::try_from)?,
             rules: indexed(r.rules, "rules", |rule| {
                 // `request_timeout` is deprecated in favour of `timeouts.response`, which
@@ -96,7 +96,7 @@ fn failure_accrual(
 /// every match requires POST, as gRPC does.
 fn grpc_route(r: outbound::GrpcRoute) -> Result<HttpRoute, InvalidPolicy> {
     Ok(HttpRoute {
-        name: route_name(r.metadata.as_ref()),
+        name: route_name(r.metadata.as_ref()).into(),
         hosts: indexed(r.hosts, "hosts", HostMatch::try_from)?,
         rules: indexed(r.rules, "rules", |rule| {
             Ok(Rule {

@@ -34,7 +34,7 @@ pub struct FailureAccrual {
 #[derive(Clone, Debug)]
 pub struct HttpRoute {
     /// The name for the `route` metric label: `shop/web-canary`, or `default:...`.
-    pub name: String,
+    pub name: Arc<str>,
     /// Hostnames the route applies to; empty means every host.
     pub hosts: Vec<HostMatch>,
     /// The rules; on a precedence tie the earlier rule wins.
@@ -133,7 +133,7 @@ impl HttpRoutes {
     pub fn forward(backend: Arc<Backend>) -> Self {
         Self {
             routes: vec![HttpRoute {
-                name: "default:forward".to_string(),
+                name: "default:forward".into(),
                 hosts: Vec::new(),
                 rules: vec![Rule {
                     matches: Vec::new(),

@@ -178,7 +178,7 @@ fn detect_keeps_both_http_tables_and_opaque() {
         vec![opaque_route(forward(addr(3)))],
     ))
     .expect("valid policy");
-    assert_eq!(p.parent, "Service shop/web:8080");
+    assert_eq!(&*p.parent, "Service shop/web:8080");
     let Protocol::Detect {
         timeout,
         http1,
@@ -189,12 +189,12 @@ fn detect_keeps_both_http_tables_and_opaque() {
         panic!("expected detect, got {:?}", p.protocol);
     };
     assert_eq!(timeout, Duration::from_secs(3));
-    assert_eq!(http1.routes[0].name, "shop/web-canary");
+    assert_eq!(&*http1.routes[0].name, "shop/web-canary");
 
     let one = select(&http1, Method::GET, "/").expect("http1 route");
     let backend = backend_of(&one);
-    assert_eq!(backend.name, addr(1).to_string());
-    let identity = Some("web.shop.serviceaccount.identity.cluster.local".to_string());
+    assert_eq!(&*backend.name, addr(1).to_string());
+    let identity = Some("web.shop.serviceaccount.identity.cluster.local".into());
     assert_eq!(
         backend.kind,
         BackendKind::Forward {
@@ -205,7 +205,7 @@ fn detect_keeps_both_http_tables_and_opaque() {
 
     let two = select(&http2, Method::GET, "/").expect("http2 route");
     let backend = backend_of(&two);
-    assert_eq!(backend.name, "shop/web-v2:8080");
+    assert_eq!(&*backend.name, "shop/web-v2:8080");
     let expected = BackendKind::Balancer {
         path: "web.shop.svc.cluster.local:8080".into(),
         default_rtt: DEFAULT_RTT,
@@ -215,7 +215,7 @@ fn detect_keeps_both_http_tables_and_opaque() {
     assert_eq!(backend.kind, expected, "peak-EWMA defaults apply");
 
     let picked = opaque.distribution.pick().expect("opaque backend");
-    assert_eq!(picked.backend.name, addr(3).to_string());
+    assert_eq!(&*picked.backend.name, addr(3).to_string());
 }
 
 #[test]

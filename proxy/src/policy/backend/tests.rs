@@ -68,7 +68,7 @@ fn backends_key_caches() {
     use std::collections::HashSet;
     let a = Backend::forward(([10, 0, 0, 1], 80).into());
     let b = Backend {
-        name: "shop/web:80".to_string(),
+        name: "shop/web:80".into(),
         kind: BackendKind::Balancer {
             path: "web.shop.svc.cluster.local:80".to_string(),
             default_rtt: DEFAULT_RTT,

@@ -18,7 +18,7 @@ fn rule(port: u16, matches: Vec<RequestMatch>) -> Rule {
 
 fn route(hosts: Vec<HostMatch>, rules: Vec<Rule>) -> HttpRoute {
     HttpRoute {
-        name: "test".to_string(),
+        name: "test".into(),
         hosts,
         rules,
     }

@@ -106,7 +106,7 @@ fn tls_and_opaque_forward_bytes() {
     };
     assert_eq!(
         o.distribution.pick().map(|b| b.backend.name.clone()),
-        Some(addr(7).to_string()),
+        Some(addr(7).to_string().into()),
         "the first route"
     );
 
@@ -160,7 +160,7 @@ fn random_available_keeps_weights() {
         panic!("random")
     };
     assert_eq!(weights, &[90, 10]);
-    assert_eq!(backends[1].backend.name, addr(2).to_string());
+    assert_eq!(&*backends[1].backend.name, addr(2).to_string());
 }
 
 #[test]
