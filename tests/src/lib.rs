@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apps;
+pub mod chain;
 pub mod faulty;
 pub mod mesh;
 

@@ -4,7 +4,7 @@
 
 use crate::{
     Controller, LocalIdentity, Network, Pod, Process, Sidecar, bin_path, controller::IdentityArgs,
-    manifests, metric_sum, traffic::Request,
+    manifests, metric_sum, otlp::Receiver, traffic::Request,
 };
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -29,6 +29,8 @@ pub const SERVED_BY: &str = "x-weft-demo-served-by";
 pub const CLIENT_ID: &str = "x-weft-demo-client-id";
 /// The service's DNS name.
 pub const WEB_HOST: &str = "web.shop.svc.cluster.local";
+/// The OTLP receiver's port in the `otel` pod.
+pub const OTLP_PORT: u16 = 4317;
 
 /// A running shop. Dropping it removes everything (the network's drop does).
 #[derive(Debug)]
@@ -49,6 +51,8 @@ pub struct Shop {
     pub apps: [Process; 2],
     /// The local CA and token registry (`None` with mTLS off).
     pub identity: Option<LocalIdentity>,
+    /// The OTLP receiver the sidecars export spans to (`None` without tracing).
+    pub otlp: Option<Receiver>,
 }
 
 /// How to set the shop up.
@@ -62,6 +66,9 @@ pub struct Options {
     pub mtls: bool,
     /// How long the controller's certificates live.
     pub leaf_lifetime: Duration,
+    /// Tracing: an `otel` pod with an OTLP receiver that every sidecar exports spans to,
+    /// starting traces for this share of requests that carry no trace context.
+    pub trace_sampling: Option<f64>,
 }
 
 impl Default for Options {
@@ -71,6 +78,7 @@ impl Default for Options {
             proxy_env: Vec::new(),
             mtls: true,
             leaf_lifetime: Duration::from_secs(24 * 3600),
+            trace_sampling: None,
         }
     }
 }
@@ -110,7 +118,25 @@ impl Shop {
             .as_ref()
             .map(|id| IdentityArgs::new(id, options.leaf_lifetime));
         let controller = Controller::start(&net, &dir, args)?;
-        net.set_hosts(&client, &[(IpAddr::V4(WEB_IP), WEB_HOST.to_string())])?;
+        let otlp = match options.trace_sampling {
+            Some(_) => Some(Receiver::start_in(&net.pod("otel")?, OTLP_PORT)?),
+            None => None,
+        };
+        // Every pod calls the services by name, as in a cluster.
+        let hosts = [
+            (IpAddr::V4(WEB_IP), WEB_HOST.to_string()),
+            (
+                IpAddr::V4(WEB_V1_IP),
+                format!("web-v1.{NAMESPACE}.svc.cluster.local"),
+            ),
+            (
+                IpAddr::V4(WEB_V2_IP),
+                format!("web-v2.{NAMESPACE}.svc.cluster.local"),
+            ),
+        ];
+        for pod in [&client, &v1, &v2] {
+            net.set_hosts(pod, &hosts)?;
+        }
         let inject = |pod: &Pod, sa: &str| -> Result<Sidecar, Error> {
             let mut env = vec![
                 (
@@ -124,6 +150,10 @@ impl Shop {
             ];
             if let Some(id) = &identity {
                 env.extend(identity_env(id, &controller, NAMESPACE, sa, &pod.name)?);
+            }
+            if let (Some(receiver), Some(ratio)) = (&otlp, options.trace_sampling) {
+                env.push(("WEFT_PROXY_OTLP_ADDR".into(), receiver.addr().to_string()));
+                env.push(("WEFT_PROXY_TRACE_SAMPLING".into(), ratio.to_string()));
             }
             env.extend(options.proxy_env.iter().cloned());
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (&**k, &**v)).collect();
@@ -158,6 +188,7 @@ impl Shop {
             v2,
             apps,
             identity,
+            otlp,
         })
     }
 
