@@ -37,6 +37,7 @@ fn fixture(test: &str) -> Option<Fixture> {
     let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let shop = Shop::start_with(Options {
         trace_sampling: Some(1.0),
+        proxy_env: vec![("WEFT_PROXY_ACCESS_LOG".into(), "json".into())],
         ..Options::default()
     })
     .unwrap_or_else(|e| panic!("{test}: set-up failed: {e}"));
@@ -238,6 +239,18 @@ fn one_request_is_one_trace_of_correctly_parented_spans_from_every_proxy() {
         .and_then(|v| v.to_str().ok())
         .expect("the app got a traceparent");
     assert_eq!(traceparent, format!("00-{trace}-{}-01", v1_in.span_id));
+    // The access log line of each hop names the trace.
+    for (sidecar, direction) in [(&f.shop.client, "outbound"), (&f.shop.v1, "inbound")] {
+        let log = sidecar.process.log();
+        let line = log
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON access log line"))
+            .find(|v| v["trace_id"] == trace.as_str() && v["direction"] == direction)
+            .unwrap_or_else(|| panic!("no {direction} access log line for {trace} in:\n{log}"));
+        assert_eq!(line["uri"], "/chain");
+        assert_eq!(line["status"], 200);
+    }
     eprintln!(
         "{}",
         weft_cli_local::otlp::render(&weft_cli_local::otlp::traces(&spans)[0])

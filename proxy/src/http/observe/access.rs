@@ -225,3 +225,6 @@ fn apache_time(at: SystemTime) -> String {
         t.second()
     )
 }
+
+#[cfg(test)]
+mod tests;
