@@ -1,6 +1,7 @@
 //! An OpenTelemetry trace collector for local mode: proxies export spans over OTLP/gRPC to a
 //! [`Receiver`] in the demo's or a test's process, which keeps them in memory; [`traces`]
-//! joins them into trees across hops and [`render`] prints one.
+//! joins them into trees across hops and [`render`] prints one; [`relay`] forwards what it
+//! kept to another collector, such as Jaeger.
 //!
 //! The receiver speaks the official `opentelemetry.proto.collector.trace.v1.TraceService`
 //! (from the `opentelemetry-proto` crate), uncompressed, so any OTLP/gRPC exporter can talk to
@@ -21,6 +22,7 @@
 //! ```
 
 mod receiver;
+mod relay;
 mod server;
 mod span;
 mod tree;
@@ -29,5 +31,6 @@ mod tree;
 mod tests;
 
 pub use receiver::{Receiver, ReceiverError, WaitError};
+pub use relay::{BadCollectorAddr, CollectorAddr, RelayError, Relayed, relay};
 pub use span::{Scope, Span, SpanKind, Status, StatusCode, Value};
 pub use tree::{Node, Trace, render, traces};

@@ -6,6 +6,7 @@ use super::{
     span::Span,
 };
 use crate::pod::Pod;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use std::{
     io,
     net::{Ipv4Addr, SocketAddr},
@@ -124,16 +125,23 @@ impl Receiver {
         self.store.lock().spans.clone()
     }
 
+    /// Every export whose spans were kept, as it was sent, in the order they arrived: what
+    /// [`super::relay`] forwards to another collector.
+    pub fn raw_requests(&self) -> Vec<ExportTraceServiceRequest> {
+        self.store.lock().raw.clone()
+    }
+
     /// How many `Export` calls arrived since the start or the last [`Receiver::clear`],
     /// counted on arrival (also those still delayed, or given up by their client).
     pub fn requests(&self) -> u64 {
         self.store.lock().requests
     }
 
-    /// Forgets every span and resets the count of requests.
+    /// Forgets every span and export and resets the count of requests.
     pub fn clear(&self) {
         let mut received = self.store.lock();
         received.spans.clear();
+        received.raw.clear();
         received.requests = 0;
     }
 

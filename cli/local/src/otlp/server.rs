@@ -183,6 +183,8 @@ pub(super) struct Store {
 #[derive(Debug, Default)]
 pub(super) struct Received {
     pub(super) spans: Vec<Span>,
+    /// The exports those spans came in, as sent, for relaying them unchanged.
+    pub(super) raw: Vec<ExportTraceServiceRequest>,
     pub(super) requests: u64,
 }
 
@@ -214,8 +216,12 @@ impl TraceService for Collector {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let spans = flatten(request.into_inner().resource_spans);
-        self.store.update(|r| r.spans.extend(spans));
+        let request = request.into_inner();
+        let spans = flatten(request.resource_spans.clone());
+        self.store.update(|r| {
+            r.spans.extend(spans);
+            r.raw.push(request);
+        });
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
         }))

@@ -16,6 +16,7 @@ use std::{
 use tonic::transport::{Channel, Endpoint};
 
 mod pod;
+mod relay;
 mod tree;
 
 const TRACE: [u8; 16] = [
