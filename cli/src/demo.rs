@@ -1,17 +1,20 @@
 //! `weft demo`: the whole data path on one host. Pods are network namespaces on a private
 //! bridge; each meshed pod gets real `weft-init` redirect rules and a real `weft-proxy` running
 //! as UID 2102; the sample app and the load generator are ordinary processes in their pods that
-//! know nothing of the mesh and call each other by service name.
+//! know nothing of the mesh and call each other by service name. Every sidecar exports its
+//! spans to a receiver in an `otel` pod; `--otlp` relays them to a real collector as well.
 
 pub mod app;
 mod authz;
 mod resilience;
+mod trace;
 
 use anyhow::{Context, bail};
 use std::{path::Path, time::Duration};
 use weft_cli_local::{
     Pod, bin_path, check_prerequisites, metric_sum,
-    shop::{NAMESPACE, PORT, Shop, WEB_HOST, WEB_IP},
+    otlp::CollectorAddr,
+    shop::{NAMESPACE, OTLP_PORT, Options, PORT, Shop, WEB_HOST, WEB_IP},
     traffic,
 };
 
@@ -27,6 +30,10 @@ pub struct Args {
     /// Requests the client sends at each step of the canary.
     #[arg(long, default_value_t = 2000)]
     pub requests_per_step: usize,
+    /// Also sends every span the sidecars exported to this OTLP/gRPC collector, e.g. Jaeger's
+    /// `127.0.0.1:4317` (`HOST:PORT` or `http://HOST:PORT`), relayed from this host at the end.
+    #[arg(long, value_name = "ADDR")]
+    pub otlp: Option<CollectorAddr>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -53,8 +60,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     check_prerequisites().context("the demo cannot run")?;
     let load = bin_path("weft-load")?;
     // Interrupted, the shop is still dropped: the signal only stops the load early.
-    let shop =
-        Shop::start(STEPS[0], &[]).map_err(|e| anyhow::anyhow!("cannot set up the demo: {e}"))?;
+    let shop = Shop::start_with(Options {
+        weights: STEPS[0],
+        trace_sampling: Some(1.0),
+        ..Options::default()
+    })
+    .map_err(|e| anyhow::anyhow!("cannot set up the demo: {e}"))?;
+    let result = steps(&shop, &load, &args);
+    // What was traced is worth seeing also when a step failed.
+    if let Some(to) = &args.otlp {
+        trace::relay(&shop, to);
+    }
+    println!("Cleaning up the pods, rules and processes.");
+    drop(shop);
+    result
+}
+
+/// Every step, in order; the first that fails ends the demo.
+fn steps(shop: &Shop, load: &Path, args: &Args) -> anyhow::Result<()> {
     println!(
         "Weft local demo — pods are network namespaces ({}-*) on a private bridge (10.42.0.0/24)\n",
         shop.net.id()
@@ -64,6 +87,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         shop.controller.pod.ip,
         shop.dir.display()
     );
+    if let Some(receiver) = &shop.otlp {
+        println!(
+            "  pod weft/otel            {:<10} OTLP/gRPC trace receiver on :{OTLP_PORT} (a thread of this process)",
+            receiver.addr().ip()
+        );
+    }
     for sidecar in [&shop.client, &shop.v1, &shop.v2] {
         println!(
             "  pod {NAMESPACE}/{:<18} {:<10} weft-init rules + weft-proxy (uid {}) ready, admin {}",
@@ -77,7 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "  service {WEB_HOST}:{PORT} (ClusterIP {WEB_IP}) -> web-v1 {} | web-v2 {}\n",
         shop.v1.pod.ip, shop.v2.pod.ip
     );
-    authz::show_identities(&shop)?;
+    authz::show_identities(shop)?;
 
     let request = Shop::web_request("/");
     // The first request makes the client's sidecar look the service up.
@@ -134,7 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!();
     let url = format!("http://{WEB_HOST}:{PORT}/");
-    measure(&shop.client.pod, &load, &url, &args)?;
+    measure(&shop.client.pod, load, &url, args)?;
 
     let client_metrics = shop.client.metrics();
     let outbound = metric_sum(
@@ -157,11 +186,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     println!("\nEvery request crossed both sidecars.\n");
-    resilience::run(&shop)?;
-    authz::run(&shop)?;
-    println!("Cleaning up the pods, rules and processes.");
-    drop(shop);
-    Ok(())
+    resilience::run(shop)?;
+    // Before the authorization step, whose policy admits only the client to the web pods.
+    trace::run(shop)?;
+    authz::run(shop)
 }
 
 /// Open-loop load at the final split: success rate and latency through both sidecars.

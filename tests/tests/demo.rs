@@ -1,6 +1,7 @@
 //! `weft demo` — the README's main command — runs to the end and shows traffic through both
-//! sidecars.
+//! sidecars, and a trace across them that it also relays to a collector given with `--otlp`.
 
+use weft_cli_local::otlp::{Receiver, SpanKind};
 use weft_e2e::prerequisites_met;
 
 #[test]
@@ -9,6 +10,10 @@ fn the_demo_runs_and_shows_traffic_through_the_sidecars() {
         return;
     }
     let weft = weft_cli_local::bin_path("weft").unwrap_or_else(|e| panic!("{e}"));
+    // Stands in for Jaeger on the host: the demo relays its spans here from the host's network
+    // namespace.
+    let collector =
+        Receiver::start(([127, 0, 0, 1], 0).into()).expect("a collector on the host's loopback");
     let out = std::process::Command::new(weft)
         .args([
             "demo",
@@ -18,6 +23,8 @@ fn the_demo_runs_and_shows_traffic_through_the_sidecars() {
             "2s",
             "--requests-per-step",
             "500",
+            "--otlp",
+            &collector.addr().to_string(),
         ])
         .output()
         .expect("run weft demo");
@@ -73,6 +80,7 @@ fn the_demo_runs_and_shows_traffic_through_the_sidecars() {
         stdout.contains("-> status 504 Gateway Timeout: request timed out after 500ms"),
         "{stdout}"
     );
+    check_trace(&stdout, &collector);
     // Nothing is left behind.
     let id = stdout
         .split_whitespace()
@@ -92,4 +100,80 @@ fn the_demo_runs_and_shows_traffic_through_the_sidecars() {
             .join(format!("{id}-client"))
             .exists()
     );
+}
+
+/// The tracing step printed one request as four spans, each a child of the line before
+/// (client → web → backend), and the relay delivered every span the demo collected,
+/// that trace's among them, to `collector`.
+fn check_trace(stdout: &str, collector: &Receiver) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("  trace ") && l.contains(" (4 spans, "))
+        .unwrap_or_else(|| panic!("no trace of 4 spans in:\n{stdout}"));
+    let trace_id = lines[at]
+        .get("  trace ".len().."  trace ".len() + 32)
+        .unwrap_or_else(|| panic!("no trace id in {:?}", lines[at]));
+    let (tree, after) = match lines.get(at + 1..at + 6) {
+        Some([tree @ .., after]) => (tree, after),
+        _ => panic!("the trace is cut short in:\n{stdout}"),
+    };
+    let web = if tree[1].contains("web-v1.shop") {
+        "web-v1.shop"
+    } else {
+        "web-v2.shop"
+    };
+    let backend = if web == "web-v1.shop" {
+        "web-v2.shop"
+    } else {
+        "web-v1.shop"
+    };
+    let expected = [
+        "  └─ client.shop  CLIENT  GET /checkout -> 200   ".to_string(),
+        format!("     └─ {web}  SERVER  GET /checkout -> 200   "),
+        format!("        └─ {web}  CLIENT  GET / -> 200   "),
+        format!("           └─ {backend}  SERVER  GET / -> 200   "),
+    ];
+    for (line, start) in tree.iter().zip(&expected) {
+        assert!(
+            line.starts_with(start.as_str()) && line.ends_with(" ms"),
+            "{line:?} is not {start:?}... ms in:\n{stdout}"
+        );
+    }
+    let who = format!(
+        "  The client's sidecar made the CLIENT span, {}'s the SERVER span and the CLIENT span",
+        web.trim_end_matches(".shop")
+    );
+    assert!(after.starts_with(&who), "missing {who:?} in:\n{stdout}");
+
+    let relayed = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Relayed "))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("no relay line in:\n{stdout}"));
+    assert!(
+        stdout.contains(&format!(
+            "exports to the OTLP/gRPC collector at {}",
+            collector.endpoint()
+        )),
+        "{stdout}"
+    );
+    let spans = collector.spans();
+    assert_eq!(spans.len(), relayed, "the collector got what the demo says");
+    // Every request of the canary and the load crossed two sidecars.
+    assert!(relayed > 2 * 2201, "{relayed} spans relayed");
+    let mut hops: Vec<String> = spans
+        .iter()
+        .filter(|s| s.trace_id == trace_id)
+        .map(|s| format!("{} {}", s.service_name().unwrap_or("-"), s.kind))
+        .collect();
+    hops.sort();
+    let mut expected = [
+        format!("client.shop {}", SpanKind::Client),
+        format!("{web} {}", SpanKind::Server),
+        format!("{web} {}", SpanKind::Client),
+        format!("{backend} {}", SpanKind::Server),
+    ];
+    expected.sort();
+    assert_eq!(hops, expected, "trace {trace_id} at the collector");
 }

@@ -165,7 +165,8 @@ impl Shop {
             inject(&v2, "web")?,
         );
         let weft = bin_path("weft")?;
-        let app = |pod: &Pod, name: &str| -> Result<Process, Error> {
+        // Each web app's `/checkout` calls the other version's Service by name.
+        let app = |pod: &Pod, name: &str, backend: &str| -> Result<Process, Error> {
             let mut app = pod.command("setpriv");
             app.arg("--pdeathsig=KILL").arg(&weft).args([
                 "demo-app",
@@ -173,12 +174,17 @@ impl Shop {
                 name,
                 "--port",
                 &PORT.to_string(),
+                "--backend",
+                &format!("http://{backend}.{NAMESPACE}.svc.cluster.local:{PORT}/"),
             ]);
             let process = pod.start("app", app)?;
             pod.wait_listening(&[PORT], Duration::from_secs(10))?;
             Ok(process)
         };
-        let apps = [app(&v1.pod, "web-v1")?, app(&v2.pod, "web-v2")?];
+        let apps = [
+            app(&v1.pod, "web-v1", "web-v2")?,
+            app(&v2.pod, "web-v2", "web-v1")?,
+        ];
         Ok(Self {
             net,
             dir,

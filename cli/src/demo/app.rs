@@ -1,12 +1,16 @@
 //! The demo's sample app: an HTTP server that says who it is, run as a process in its pod.
 //! Two paths misbehave on purpose, for the resilience step: `/flaky` fails a share of
-//! requests with 503, and `/slow` answers late.
+//! requests with 503, and `/slow` answers late. `/checkout` calls a backend service by name
+//! and passes the trace headers on, as an instrumented app does, for the tracing step.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode};
-use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::{convert::Infallible, net::SocketAddr, time::Duration};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::{TokioExecutor, TokioIo},
+};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 /// `weft demo-app` arguments.
 #[derive(Debug, clap::Args)]
@@ -23,11 +27,46 @@ pub struct Args {
     /// How long `/slow` takes to answer, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub slow_ms: u64,
+    /// What `/checkout` calls, e.g. `http://web-v2.shop.svc.cluster.local:8080/` (names are
+    /// resolved as the pod resolves them); without it `/checkout` answers 404.
+    #[arg(long)]
+    pub backend: Option<Uri>,
 }
 
 /// The header that names the pod that answered, and the one that repeats the caller's mesh
 /// identity as the app's sidecar reported it (`weft-client-id`), or `-`.
 pub use weft_cli_local::shop::{CLIENT_ID, SERVED_BY};
+
+/// The header `/checkout` answers with the trace id it was called in (`-` without one).
+pub const TRACE_ID: &str = "x-weft-demo-trace-id";
+
+/// The trace headers `/checkout` passes on to its backend: W3C and B3, single and multi.
+const TRACE_HEADERS: [&str; 7] = [
+    "traceparent",
+    "tracestate",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+];
+
+#[cfg(test)]
+mod tests;
+
+/// How long `/checkout` waits for its backend.
+const BACKEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What every connection's handler shares.
+struct App {
+    name: HeaderValue,
+    body: Bytes,
+    flaky_rate: f64,
+    slow: Duration,
+    backend: Option<Uri>,
+    /// Resolves with `getaddrinfo`, so through the pod's `/etc/hosts`.
+    client: Client<HttpConnector, Empty<Bytes>>,
+}
 
 /// Serves until killed.
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -37,34 +76,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     rt.block_on(async move {
         let addr = SocketAddr::from(([0u16; 8], args.port));
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        let name = HeaderValue::from_str(&args.name)?;
-        let body = Bytes::from(format!("hello from {}\n", args.name));
-        let (flaky_rate, slow) = (args.flaky_rate, Duration::from_millis(args.slow_ms));
+        let app = Arc::new(App {
+            name: HeaderValue::from_str(&args.name)?,
+            body: Bytes::from(format!("hello from {}\n", args.name)),
+            flaky_rate: args.flaky_rate,
+            slow: Duration::from_millis(args.slow_ms),
+            backend: args.backend,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        });
         loop {
             let (tcp, _) = listener.accept().await?;
             let _ = tcp.set_nodelay(true);
-            let (name, body) = (name.clone(), body.clone());
+            let app = app.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: http::Request<_>| {
-                    let mut rsp = Response::new(Full::new(body.clone()));
-                    rsp.headers_mut().insert(SERVED_BY, name.clone());
-                    let client = req
-                        .headers()
-                        .get("weft-client-id")
-                        .cloned()
-                        .unwrap_or(HeaderValue::from_static("-"));
-                    rsp.headers_mut().insert(CLIENT_ID, client);
-                    let path = req.uri().path().to_string();
-                    async move {
-                        match path.as_str() {
-                            "/flaky" if fastrand::f64() < flaky_rate => {
-                                *rsp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-                            }
-                            "/slow" => tokio::time::sleep(slow).await,
-                            _ => {}
-                        }
-                        Ok::<_, Infallible>(rsp)
-                    }
+                let svc = hyper::service::service_fn(move |req: Request<_>| {
+                    let app = app.clone();
+                    async move { Ok::<_, Infallible>(app.handle(req.uri().path(), req.headers()).await) }
                 });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tcp), svc)
@@ -72,4 +99,100 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             });
         }
     })
+}
+
+// === impl App ===
+
+impl App {
+    async fn handle(&self, path: &str, headers: &HeaderMap) -> Response<Full<Bytes>> {
+        let (status, body) = match path {
+            "/flaky" if fastrand::f64() < self.flaky_rate => {
+                (StatusCode::SERVICE_UNAVAILABLE, self.body.clone())
+            }
+            "/slow" => {
+                tokio::time::sleep(self.slow).await;
+                (StatusCode::OK, self.body.clone())
+            }
+            "/checkout" => self.checkout(headers).await,
+            _ => (StatusCode::OK, self.body.clone()),
+        };
+        let mut rsp = Response::new(Full::new(body));
+        *rsp.status_mut() = status;
+        rsp.headers_mut().insert(SERVED_BY, self.name.clone());
+        let client = headers
+            .get("weft-client-id")
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("-"));
+        rsp.headers_mut().insert(CLIENT_ID, client);
+        if path == "/checkout" {
+            let trace_id = trace_id(headers).unwrap_or_else(|| "-".to_string());
+            if let Ok(value) = HeaderValue::from_str(&trace_id) {
+                rsp.headers_mut().insert(TRACE_ID, value);
+            }
+        }
+        rsp
+    }
+
+    /// Calls the backend with the caller's trace headers and answers with what it said.
+    async fn checkout(&self, headers: &HeaderMap) -> (StatusCode, Bytes) {
+        let Some(backend) = &self.backend else {
+            return (
+                StatusCode::NOT_FOUND,
+                "no backend to check out with\n".into(),
+            );
+        };
+        let mut call = Request::get(backend.clone());
+        for name in TRACE_HEADERS {
+            for value in headers.get_all(name) {
+                call = call.header(name, value);
+            }
+        }
+        let answer = match call.body(Empty::new()) {
+            Ok(call) => tokio::time::timeout(BACKEND_TIMEOUT, async {
+                let rsp = self
+                    .client
+                    .request(call)
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
+                let status = rsp.status();
+                let body = rsp.into_body().collect().await.map_err(|e| e.to_string())?;
+                Ok::<_, String>((status, body.to_bytes()))
+            })
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {BACKEND_TIMEOUT:?}"))),
+            Err(e) => Err(e.to_string()),
+        };
+        let name = self.name.to_str().unwrap_or("the app");
+        match answer {
+            Ok((status, body)) if status.is_success() => (
+                StatusCode::OK,
+                format!(
+                    "{name} checked out with {backend}: {}",
+                    String::from_utf8_lossy(&body)
+                )
+                .into(),
+            ),
+            Ok((status, _)) => (
+                StatusCode::BAD_GATEWAY,
+                format!("{name}: {backend} answered {status}\n").into(),
+            ),
+            Err(e) => (
+                StatusCode::BAD_GATEWAY,
+                format!("{name}: cannot call {backend}: {e}\n").into(),
+            ),
+        }
+    }
+}
+
+/// The trace id of the caller's context: W3C `traceparent` first, then B3.
+fn trace_id(headers: &HeaderMap) -> Option<String> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let id = if let Some(traceparent) = header("traceparent") {
+        traceparent.split('-').nth(1)?
+    } else if let Some(id) = header("x-b3-traceid") {
+        id
+    } else {
+        header("b3")?.split('-').next()?
+    };
+    Some(id.to_ascii_lowercase())
 }
