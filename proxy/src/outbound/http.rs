@@ -688,18 +688,6 @@ fn respond(synthetic: Synthetic) -> Response<ProxyBody> {
             rsp
         }
         Synthetic::Failure { status, message } => error(status, &message),
-        Synthetic::GrpcFailure { code, message } => {
-            let mut rsp = Response::new(Either::Right(Full::new(Bytes::new())));
-            let h = rsp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/grpc"),
-            );
-            h.insert("grpc-status", HeaderValue::from(code));
-            if let Ok(v) = HeaderValue::from_str(&message) {
-                h.insert("grpc-message", v);
-            }
-            rsp
-        }
+        Synthetic::GrpcFailure { code, message } => deadline::grpc_error(code, &message),
     }
 }
