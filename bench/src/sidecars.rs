@@ -68,6 +68,9 @@ pub struct Config {
     /// Annotations on the server's HTTP Service (controller modes), e.g. retries to measure
     /// what they cost when nothing fails.
     pub service_annotations: Vec<(String, String)>,
+    /// Tracing on both proxies, starting traces for this share of requests, with spans
+    /// exported to an OTLP receiver in a pod of its own.
+    pub tracing: Option<f64>,
 }
 
 /// Warm-up of the throughput and new-connection runs.
@@ -76,7 +79,7 @@ const SHORT_WARMUP: Duration = Duration::from_secs(1);
 /// Sets the pods up, runs every measurement and tears everything down.
 pub fn run(config: &Config) -> Result<Report, Error> {
     let c = config;
-    let setup = Setup::start(c.mesh, &c.proxy_env, &c.service_annotations)?;
+    let setup = Setup::start(c.mesh, &c.proxy_env, &c.service_annotations, c.tracing)?;
     let (direct, meshed) = (&setup.direct, &setup.meshed);
     let load =
         |pod, url: &str, spec: &LoadSpec| load::run(pod, url, spec).map_err(|e| setup.with_logs(e));
@@ -88,6 +91,10 @@ pub fn run(config: &Config) -> Result<Report, Error> {
         let before = setup.usage();
         let m = load(&meshed.client, &meshed.url, &fixed)?;
         rounds.push(report::Round::new(d, m, setup.usage().since(before).cpu_s));
+        // The receiver keeps what it gets; the benchmark only needs the proxies' counters.
+        if let Some(otlp) = &setup.otlp {
+            otlp.clear();
+        }
     }
     let mut rss = report::Rss {
         after_fixed_rate: setup.proxy_rss_mb(),
@@ -143,5 +150,6 @@ pub fn run(config: &Config) -> Result<Report, Error> {
         max,
         new_connections,
         inbound_tls,
+        spans: setup.otlp.as_ref().map(|_| setup.spans()),
     })
 }

@@ -55,6 +55,10 @@ struct Args {
     /// and `mtls` modes), e.g. `weft.dev/retry-http=5xx` to turn retries on.
     #[arg(long = "service-annotation", value_parser = parse_annotation)]
     service_annotations: Vec<(String, String)>,
+    /// Tracing on both proxies: start traces for this share of requests (0 to 1) and export
+    /// every span to an OTLP receiver in a pod of its own.
+    #[arg(long, env = "WEFT_BENCH_SIDECARS_TRACING", value_parser = parse_ratio)]
+    tracing: Option<f64>,
     /// Print one JSON object instead of text.
     #[arg(long, env = "WEFT_BENCH_SIDECARS_JSON")]
     json: bool,
@@ -71,6 +75,13 @@ fn parse_annotation(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((k, v)) if k.starts_with("weft.dev/") => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("{text:?}: expected weft.dev/NAME=value")),
+    }
+}
+
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{text:?}: expected a ratio from 0 to 1")),
     }
 }
 
@@ -91,6 +102,7 @@ fn main() -> anyhow::Result<()> {
         connect_concurrency: args.connect_concurrency.get(),
         proxy_env: args.proxy_env,
         service_annotations: args.service_annotations,
+        tracing: args.tracing,
     };
     let report = sidecars::run(&config)
         .with_context(|| format!("the sidecar benchmark (mesh {}) failed", config.mesh))?;

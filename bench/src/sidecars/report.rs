@@ -27,6 +27,17 @@ pub struct Report {
     pub new_connections: Option<NewConnections>,
     /// How the server's proxy saw its clients, by the end of the run.
     pub inbound_tls: InboundTls,
+    /// What both proxies exported, with tracing on.
+    pub spans: Option<Spans>,
+}
+
+/// Spans both proxies exported and dropped over the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Spans {
+    /// Accepted by the collector.
+    pub exported: f64,
+    /// Not exported (queue full, collector failed or slow).
+    pub dropped: f64,
 }
 
 /// One latency round: the same open-loop load against each pair.

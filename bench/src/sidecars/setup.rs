@@ -4,7 +4,7 @@
 
 use super::{
     LoadRun, MeshMode,
-    report::{InboundTls, Measured},
+    report::{self, InboundTls, Measured},
 };
 use crate::control::Error;
 use std::{
@@ -14,7 +14,7 @@ use std::{
 };
 use weft_cli_local::{
     Controller, LocalIdentity, Network, Pod, Sidecar, bin_path, controller::IdentityArgs,
-    manifests, metric_sum, shop,
+    manifests, metric_sum, otlp::Receiver, shop,
 };
 
 /// The namespace of the meshed pods in the controller's manifests.
@@ -61,6 +61,8 @@ pub struct Setup {
     pub controller: Option<Controller>,
     /// The local CA and token registry, in the `mtls` mode.
     pub identity: Option<LocalIdentity>,
+    /// The OTLP receiver the proxies export to, with tracing on.
+    pub otlp: Option<Receiver>,
     /// The pods' network; declared last so it is dropped last.
     pub net: Network,
 }
@@ -101,6 +103,7 @@ impl Setup {
         mode: MeshMode,
         proxy_env: &[(String, String)],
         annotations: &[(String, String)],
+        tracing: Option<f64>,
     ) -> Result<Self, Error> {
         let net = Network::new().map_err(Error::setup("create the benchmark network"))?;
         let pod = |name: &str| {
@@ -112,6 +115,26 @@ impl Setup {
         let (client, server) = (pod("mesh-client")?, pod("mesh-server")?);
 
         let (controller, identity) = start_controller(&net, mode, &client, &server, annotations)?;
+        let otlp = match tracing {
+            Some(_) => {
+                let pod = pod("otel")?;
+                Some(
+                    Receiver::start_in(&pod, 4317)
+                        .map_err(Error::setup("start the OTLP receiver"))?,
+                )
+            }
+            None => None,
+        };
+        let mut proxy_env = proxy_env.to_vec();
+        if let (Some(receiver), Some(ratio)) = (&otlp, tracing) {
+            // Before the user's settings, which may override them.
+            proxy_env.insert(
+                0,
+                ("WEFT_PROXY_OTLP_ADDR".into(), receiver.addr().to_string()),
+            );
+            proxy_env.insert(1, ("WEFT_PROXY_TRACE_SAMPLING".into(), ratio.to_string()));
+        }
+        let proxy_env = &proxy_env[..];
         let inject = |pod: &Pod, sa: &str| {
             let env = proxy_env_of(pod, sa, controller.as_ref(), identity.as_ref(), proxy_env)?;
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (&**k, &**v)).collect();
@@ -140,6 +163,7 @@ impl Setup {
             sidecars,
             controller,
             identity,
+            otlp,
             net,
         })
     }
@@ -161,6 +185,20 @@ impl Setup {
         self.sidecars
             .each_ref()
             .map(|s| metric_sum(&s.metrics(), "process_resident_memory_bytes", &[]) / 1e6)
+    }
+
+    /// Spans both proxies exported and dropped so far.
+    pub fn spans(&self) -> report::Spans {
+        let sum = |name: &str| {
+            self.sidecars
+                .iter()
+                .map(|s| metric_sum(&s.metrics(), name, &[]))
+                .sum()
+        };
+        report::Spans {
+            exported: sum("trace_spans_exported_total"),
+            dropped: sum("trace_spans_dropped_total"),
+        }
     }
 
     /// What the server's proxy authorized inbound, by whether the client came over mTLS.

@@ -63,6 +63,7 @@ fn report() -> Report {
             mtls: 12_345.0,
             plaintext: 0.0,
         },
+        spans: None,
     }
 }
 

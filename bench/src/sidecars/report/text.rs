@@ -104,6 +104,13 @@ impl fmt::Display for Report {
                 d.p50, d.p99, h.p50, h.p99, o.p50, o.p99
             )?;
         }
+        if let Some(s) = self.spans {
+            writeln!(
+                f,
+                "spans (both proxies): {:.0} exported, {:.0} dropped",
+                s.exported, s.dropped
+            )?;
+        }
         let t = self.inbound_tls;
         write!(
             f,
