@@ -34,7 +34,7 @@ pub enum TraceError {
         /// The collector's URL.
         collector: String,
         /// Why.
-        source: opentelemetry_otlp::ExporterBuildError,
+        source: export::ExportStartError,
     },
 }
 
@@ -58,7 +58,7 @@ pub enum B3 {
 }
 
 impl Tracing {
-    /// Starts the export task (on the current tokio runtime) and the tracer for `config`.
+    /// Starts the export thread and the tracer for `config`.
     pub fn start(config: &TraceConfig, metrics: TraceMetrics) -> Result<Arc<Self>, TraceError> {
         let resource = resource(config);
         let processor = export::start(config, resource.clone(), metrics).map_err(|source| {

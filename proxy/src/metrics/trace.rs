@@ -8,7 +8,7 @@ use prometheus_client::{
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DropLabels {
-    /// `queue_full`, `export_failed`, `export_timeout` or `shutdown`.
+    /// `queue_full`, `export_failed` or `export_timeout`.
     reason: &'static str,
 }
 
@@ -28,7 +28,7 @@ impl TraceMetrics {
         );
         registry.register(
             "trace_spans_dropped",
-            "Spans not exported: the queue was full, the collector failed or timed out, or the proxy stopped",
+            "Spans not exported: the queue was full, or the collector failed or timed out",
             self.dropped.clone(),
         );
     }
