@@ -112,7 +112,26 @@ impl Fixture {
                 },
                 PATIENCE,
             )
-            .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
+            .unwrap_or_else(|e| {
+                let got: Vec<String> = self
+                    .receiver()
+                    .spans()
+                    .iter()
+                    .filter(|s| trace_id.is_none_or(|t| s.trace_id == t))
+                    .map(|s| format!("{} {}", s.service_name().unwrap_or("?"), s.kind))
+                    .collect();
+                let counters = |m: String| {
+                    let n = |name| metric_sum(&m, name, &[]);
+                    (n("trace_spans_exported_total"), n("trace_spans_dropped_total"))
+                };
+                panic!(
+                    "{e}; of this trace: {got:?}; exported/dropped: client {:?}, web-v1 {:?}, web-v2 {:?}\n{}",
+                    counters(self.shop.client.metrics()),
+                    counters(self.shop.v1.metrics()),
+                    counters(self.shop.v2.metrics()),
+                    self.logs()
+                )
+            });
         spans
             .into_iter()
             .filter(|s| trace_id.is_none_or(|t| s.trace_id == t))

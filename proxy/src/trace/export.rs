@@ -143,8 +143,8 @@ impl SpanProcessor for Queue {
     }
 }
 
-/// Every [`TICK`], sends what has finished in batches of at most [`BATCH`]; batches the
-/// collector did not take are counted as dropped. Logs when export starts failing and when
+/// Every [`TICK`], sends what has finished in batches of at most [`BATCH`]; when a batch
+/// fails, it and the rest of that tick's spans are counted as dropped. Logs when export starts failing and when
 /// it recovers, not for every batch.
 async fn drain(
     buffer: &Buffer,
@@ -178,7 +178,10 @@ async fn drain(
                     format!("no answer within {EXPORT_TIMEOUT:?}"),
                 ),
             };
-            metrics.dropped(dropped.0, n);
+            // The rest would most likely fail the same way; not trying keeps a collector
+            // that hangs from holding up the next tick's spans.
+            metrics.dropped(dropped.0, n + spans.len());
+            spans.clear();
             if !failing {
                 tracing::warn!(%collector, error = %dropped.1, "span export failed; dropping spans until the collector answers");
                 failing = true;
