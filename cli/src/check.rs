@@ -5,7 +5,7 @@
 
 mod checks;
 
-pub use checks::{CheckOptions, Line, run_checks};
+pub use checks::{CRDS, CheckOptions, Line, run_checks};
 
 use std::{path::PathBuf, time::Duration};
 

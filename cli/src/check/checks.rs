@@ -108,17 +108,11 @@ pub async fn run_checks(client: &Client, options: &CheckOptions) -> Vec<Line> {
         webhook_cert(client, bundle.ok(), options).await,
     );
     add("the webhook is reachable", reachable(client).await);
-    let anchors = anchors(client, options).await;
-    add(
-        "the trust anchors are valid",
-        anchors
-            .as_ref()
-            .map(|(_, d)| d.clone())
-            .map_err(Clone::clone),
-    );
+    let (anchors, line) = anchors(client, options).await;
+    add("the trust anchors are valid", line);
     add(
         "the issuer is valid",
-        issuer(client, anchors.ok().map(|(a, _)| a), options).await,
+        issuer(client, anchors, options).await,
     );
     out
 }
@@ -296,10 +290,31 @@ async fn reachable(client: &Client) -> Result<String, String> {
     }
 }
 
+/// The trust anchors, if they parse (the issuer is checked against them even when they are
+/// near expiry), and their line.
 async fn anchors(
     client: &Client,
     options: &CheckOptions,
-) -> Result<(TrustAnchors, String), String> {
+) -> (Option<TrustAnchors>, Result<String, String>) {
+    let anchors = match read_anchors(client).await {
+        Ok(anchors) => anchors,
+        Err(e) => return (None, Err(e)),
+    };
+    let mut details = Vec::new();
+    for der in anchors.certs() {
+        let checked = weft_certs::subject_of(der)
+            .and_then(|subject| Ok((subject, weft_certs::not_after(der)?)))
+            .map_err(|e| e.to_string())
+            .and_then(|(subject, not_after)| fresh(&subject, not_after, options));
+        match checked {
+            Ok(detail) => details.push(detail),
+            Err(e) => return (Some(anchors), Err(e)),
+        }
+    }
+    (Some(anchors), Ok(details.join("; ")))
+}
+
+async fn read_anchors(client: &Client) -> Result<TrustAnchors, String> {
     let api = Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE);
     let map = match api.get_opt(TRUST_ANCHORS).await {
         Ok(Some(m)) => m,
@@ -317,15 +332,7 @@ async fn anchors(
         .ok_or(format!(
             "ConfigMap {NAMESPACE}/{TRUST_ANCHORS} has no ca.crt"
         ))?;
-    let anchors = TrustAnchors::from_pem(&pem)
-        .map_err(|e| format!("ConfigMap {NAMESPACE}/{TRUST_ANCHORS}: {e}"))?;
-    let mut details = Vec::new();
-    for der in anchors.certs() {
-        let not_after = weft_certs::not_after(der).map_err(|e| e.to_string())?;
-        let subject = weft_certs::subject_of(der).map_err(|e| e.to_string())?;
-        details.push(fresh(&subject, not_after, options)?);
-    }
-    Ok((anchors, details.join("; ")))
+    TrustAnchors::from_pem(&pem).map_err(|e| format!("ConfigMap {NAMESPACE}/{TRUST_ANCHORS}: {e}"))
 }
 
 async fn issuer(
