@@ -130,13 +130,22 @@ impl Ca {
 /// pathlen unconstrained, key usage keyCertSign+cRLSign. `lifetime` from now (backdated 60 s).
 pub fn generate_root(trust_domain: &str, lifetime: Duration) -> Result<CaFiles, CertError> {
     check_trust_domain(trust_domain)?;
-    let now = SystemTime::now();
-    let params = ca_params(
+    self_signed(
         &format!("root.{trust_domain}"),
         BasicConstraints::Unconstrained,
-        now,
-        until(now, lifetime)?,
-    )?;
+        lifetime,
+    )
+}
+
+/// A self-signed CA certificate named `common_name`, ECDSA P-256, valid for `lifetime` from
+/// now (backdated 60 s).
+pub(crate) fn self_signed(
+    common_name: &str,
+    constraints: BasicConstraints,
+    lifetime: Duration,
+) -> Result<CaFiles, CertError> {
+    let now = SystemTime::now();
+    let params = ca_params(common_name, constraints, now, until(now, lifetime)?)?;
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
     Ok(CaFiles {
@@ -176,7 +185,7 @@ pub(crate) fn until(now: SystemTime, lifetime: Duration) -> Result<SystemTime, C
 }
 
 /// Parameters of a CA certificate valid from `now` - [`CLOCK_SKEW`] to `not_after`.
-pub(crate) fn ca_params(
+fn ca_params(
     common_name: &str,
     constraints: BasicConstraints,
     now: SystemTime,

@@ -4,7 +4,7 @@
 
 use crate::{
     CertError,
-    ca::{CLOCK_SKEW, Ca, CaFiles, ca_params, random_serial, until},
+    ca::{CLOCK_SKEW, Ca, CaFiles, random_serial, self_signed, until},
     cert, pem,
 };
 use rcgen::{
@@ -17,19 +17,7 @@ use std::time::{Duration, SystemTime};
 /// A self-signed CA named `common_name` (ECDSA P-256, pathlen 0), valid for `lifetime` from
 /// now: the signer of a webhook's serving certificate, trusted through `caBundle` only.
 pub fn generate_ca(common_name: &str, lifetime: Duration) -> Result<CaFiles, CertError> {
-    let now = SystemTime::now();
-    let params = ca_params(
-        common_name,
-        BasicConstraints::Constrained(0),
-        now,
-        until(now, lifetime)?,
-    )?;
-    let key = KeyPair::generate()?;
-    let cert = params.self_signed(&key)?;
-    Ok(CaFiles {
-        cert_pem: pem::cert_to_pem(cert.der()),
-        key_pem: key.serialize_pem(),
-    })
+    self_signed(common_name, BasicConstraints::Constrained(0), lifetime)
 }
 
 /// A TLS server certificate for `dns_names` (the first is also the CN), signed by `ca`:
@@ -96,12 +84,7 @@ impl ServerCredentials {
     /// its validity now and carry the key's public key.
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, CertError> {
         let chain = pem::certs_from_pem("server certificate", cert_pem)?;
-        let Some(first) = chain.first() else {
-            return Err(CertError::Pem {
-                what: "server certificate".to_string(),
-                reason: "no CERTIFICATE block".to_string(),
-            });
-        };
+        let first = first_of(&chain)?;
         let key = pem::key_from_pem("server private key", key_pem)?;
         let parsed = cert::parse("server certificate", first)?;
         cert::check_validity(&parsed, SystemTime::now())?;
@@ -117,6 +100,16 @@ impl ServerCredentials {
             not_after,
         })
     }
+}
+
+/// The first certificate of a server's chain.
+fn first_of<'a>(
+    chain: &'a [CertificateDer<'static>],
+) -> Result<&'a CertificateDer<'static>, CertError> {
+    chain.first().ok_or_else(|| CertError::Pem {
+        what: "server certificate".to_string(),
+        reason: "no CERTIFICATE block".to_string(),
+    })
 }
 
 /// What [`check_server_cert`] found out about a serving certificate.
@@ -140,12 +133,7 @@ pub fn check_server_cert(
 ) -> Result<ServerCertStatus, CertError> {
     let certs = pem::certs_from_pem("server certificate", cert_pem)?;
     let cas = pem::certs_from_pem("CA bundle", ca_pem)?;
-    let Some(first) = certs.first() else {
-        return Err(CertError::Pem {
-            what: "server certificate".to_string(),
-            reason: "no CERTIFICATE block".to_string(),
-        });
-    };
+    let first = first_of(&certs)?;
     let parsed = cert::parse("server certificate", first)?;
     cert::check_validity(&parsed, now)?;
     let mut subjects = Vec::new();

@@ -6,13 +6,13 @@
 //! and weft-injector is one they have, every container is locked down, every image has a
 //! Dockerfile, keys appear only inside Secrets, and kubectl reads it all (`label --local`).
 
+#[path = "support/kinds.rs"]
+mod kinds;
+
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use serde::Serialize;
 use serde::de::{Deserialize, DeserializeOwned};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,61 +85,6 @@ fn find<T: DeserializeOwned>(docs: &[Value], kind: &str, name: &str) -> T {
     serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{kind} {name}: {e}"))
 }
 
-/// Numbers by value and absent fields as nothing: what k8s-openapi writes back.
-fn normalize(v: &Value) -> Value {
-    match v {
-        Value::Number(n) => n
-            .as_f64()
-            .and_then(serde_json::Number::from_f64)
-            .map_or_else(|| v.clone(), Value::Number),
-        Value::Array(items) => Value::Array(items.iter().map(normalize).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), normalize(v)))
-                .collect(),
-        ),
-        _ => v.clone(),
-    }
-}
-
-fn round_trip<T: DeserializeOwned + Serialize>(doc: &Value) -> Result<(), String> {
-    let typed: T = serde_json::from_value(doc.clone()).map_err(|e| e.to_string())?;
-    let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
-    if normalize(&back) == normalize(doc) {
-        Ok(())
-    } else {
-        Err(format!(
-            "does not survive as {}: a field it lacks?",
-            std::any::type_name::<T>()
-        ))
-    }
-}
-
-fn typed_problem(doc: &Value) -> Option<Result<(), String>> {
-    let api = doc["apiVersion"].as_str().unwrap_or("");
-    Some(match (api, doc["kind"].as_str().unwrap_or("")) {
-        ("v1", "Namespace") => round_trip::<Namespace>(doc),
-        ("v1", "ServiceAccount") => round_trip::<ServiceAccount>(doc),
-        ("v1", "Service") => round_trip::<Service>(doc),
-        ("v1", "ConfigMap") => round_trip::<ConfigMap>(doc),
-        ("v1", "Secret") => round_trip::<Secret>(doc),
-        ("apps/v1", "Deployment") => round_trip::<Deployment>(doc),
-        ("policy/v1", "PodDisruptionBudget") => round_trip::<PodDisruptionBudget>(doc),
-        ("rbac.authorization.k8s.io/v1", "ClusterRole") => round_trip::<ClusterRole>(doc),
-        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
-            round_trip::<ClusterRoleBinding>(doc)
-        }
-        ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
-            round_trip::<CustomResourceDefinition>(doc)
-        }
-        ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => {
-            round_trip::<MutatingWebhookConfiguration>(doc)
-        }
-        _ => return None,
-    })
-}
-
 #[test]
 fn every_rendered_document_is_a_valid_kubernetes_object() {
     for (name, args) in [
@@ -176,9 +121,10 @@ fn every_rendered_document_is_a_valid_kubernetes_object() {
             if !seen.insert(key(doc)) {
                 problems.push(format!("{} twice", key(doc)));
             }
-            match typed_problem(doc) {
-                Some(Ok(())) => {}
-                Some(Err(e)) => problems.push(format!("{}: {e}", key(doc))),
+            match kinds::typed_problems(doc) {
+                Some(found) => {
+                    problems.extend(found.into_iter().map(|e| format!("{}: {e}", key(doc))))
+                }
                 None if crd_kinds.contains(&(
                     doc["apiVersion"].as_str().unwrap_or("").into(),
                     doc["kind"].as_str().unwrap_or("").into(),

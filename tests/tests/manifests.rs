@@ -13,13 +13,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+#[path = "support/kinds.rs"]
+mod kinds;
+
+use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use serde::Serialize;
 use serde::de::{Deserialize, DeserializeOwned};
 use serde_json::{Value, json};
 
@@ -288,85 +287,9 @@ fn identity_check_rejects_nameless_and_kindless_documents() {
 
 // === Known kinds: no unknown fields ===
 
-/// Numbers compare by value: the YAML's `0` and k8s-openapi's `0.0` are the same number.
-fn normalize(v: &Value) -> Value {
-    match v {
-        Value::Number(n) => n
-            .as_f64()
-            .and_then(serde_json::Number::from_f64)
-            .map_or_else(|| v.clone(), Value::Number),
-        Value::Array(items) => Value::Array(items.iter().map(normalize).collect()),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), normalize(v))).collect())
-        }
-        _ => v.clone(),
-    }
-}
-
-/// Where `written` has something `understood` lacks (or differs), as a JSON pointer.
-fn first_difference(written: &Value, understood: &Value, at: &str) -> Option<String> {
-    match (written, understood) {
-        (Value::Object(w), Value::Object(u)) => w.iter().find_map(|(k, wv)| match u.get(k) {
-            None => Some(format!("{at}/{k}")),
-            Some(uv) => first_difference(wv, uv, &format!("{at}/{k}")),
-        }),
-        (Value::Array(w), Value::Array(u)) if w.len() == u.len() => w
-            .iter()
-            .zip(u)
-            .enumerate()
-            .find_map(|(i, (wv, uv))| first_difference(wv, uv, &format!("{at}/{i}"))),
-        _ if written == understood => None,
-        _ => Some(at.to_string()),
-    }
-}
-
-/// Parses `v` as `T` and back: a field that does not survive is one `T` does not have,
-/// usually a misspelling that the API server would drop or reject.
-fn round_trip_problems<T: DeserializeOwned + Serialize>(v: &Value) -> Vec<String> {
-    let typed: T = match serde_json::from_value(v.clone()) {
-        Ok(typed) => typed,
-        Err(e) => return vec![format!("does not parse: {e}")],
-    };
-    let back = match serde_json::to_value(&typed) {
-        Ok(back) => back,
-        Err(e) => return vec![format!("does not serialize back: {e}")],
-    };
-    let (written, understood) = (normalize(v), normalize(&back));
-    match first_difference(&written, &understood, "") {
-        None => Vec::new(),
-        Some(at) => vec![format!(
-            "{at} is not a field of {} (misspelt?) or did not survive parsing",
-            std::any::type_name::<T>()
-        )],
-    }
-}
-
 /// The problems of a document of a built-in kind; `None` for kinds k8s-openapi lacks.
 fn typed_problems(doc: &Doc) -> Option<Vec<String>> {
-    Some(match (doc.api_version(), doc.kind()) {
-        ("v1", "Namespace") => round_trip_problems::<Namespace>(&doc.value),
-        ("v1", "Service") => round_trip_problems::<Service>(&doc.value),
-        ("v1", "ServiceAccount") => round_trip_problems::<ServiceAccount>(&doc.value),
-        ("v1", "ConfigMap") => round_trip_problems::<ConfigMap>(&doc.value),
-        ("v1", "Secret") => round_trip_problems::<Secret>(&doc.value),
-        ("apps/v1", "Deployment") => round_trip_problems::<Deployment>(&doc.value),
-        ("policy/v1", "PodDisruptionBudget") => {
-            round_trip_problems::<PodDisruptionBudget>(&doc.value)
-        }
-        ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => {
-            round_trip_problems::<MutatingWebhookConfiguration>(&doc.value)
-        }
-        ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
-            round_trip_problems::<ClusterRole>(&doc.value)
-        }
-        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
-            round_trip_problems::<ClusterRoleBinding>(&doc.value)
-        }
-        ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
-            round_trip_problems::<CustomResourceDefinition>(&doc.value)
-        }
-        _ => return None,
-    })
+    kinds::typed_problems(&doc.value)
 }
 
 #[test]
@@ -397,19 +320,19 @@ fn round_trip_catches_a_misspelt_field() {
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 8080, "targetPort": 8080}]}
     });
     assert_eq!(
-        round_trip_problems::<Service>(&service),
+        kinds::round_trip_problems::<Service>(&service),
         Vec::<String>::new()
     );
     let mut misspelt = service.clone();
     misspelt["spec"]["selecter"] = json!({"app": "web"});
-    let problems = round_trip_problems::<Service>(&misspelt);
+    let problems = kinds::round_trip_problems::<Service>(&misspelt);
     assert!(
         problems.iter().any(|p| p.contains("/spec/selecter")),
         "{problems:?}"
     );
     let mut mistyped = service;
     mistyped["spec"]["ports"] = json!(8080);
-    assert!(!round_trip_problems::<Service>(&mistyped).is_empty());
+    assert!(!kinds::round_trip_problems::<Service>(&mistyped).is_empty());
 }
 
 // === CRDs ===

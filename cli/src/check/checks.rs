@@ -121,6 +121,18 @@ fn api_error(what: &str, e: kube::Error) -> String {
     format!("cannot read {what}: {e}")
 }
 
+/// The object `name` of `api`, described as `what` (`Deployment weft-system/x`) in errors.
+async fn get<K>(api: Api<K>, what: &str, name: &str) -> Result<K, String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.get_opt(name).await {
+        Ok(Some(object)) => Ok(object),
+        Ok(None) => Err(format!("{what} not found")),
+        Err(e) => Err(api_error(what, e)),
+    }
+}
+
 async fn crds(client: &Client) -> Result<String, String> {
     let api = Api::<CustomResourceDefinition>::all(client.clone());
     let mut problems = Vec::new();
@@ -167,11 +179,7 @@ async fn namespace(client: &Client) -> Result<String, String> {
 /// The Deployment's ready replicas against its desired ones; the Deployment for later checks.
 async fn ready(client: &Client, name: &str) -> Result<(String, Deployment), String> {
     let api = Api::<Deployment>::namespaced(client.clone(), NAMESPACE);
-    let deployment = match api.get_opt(name).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return Err(format!("Deployment {NAMESPACE}/{name} not found")),
-        Err(e) => return Err(api_error(&format!("Deployment {NAMESPACE}/{name}"), e)),
-    };
+    let deployment = get(api, &format!("Deployment {NAMESPACE}/{name}"), name).await?;
     let want = deployment
         .spec
         .as_ref()
@@ -217,11 +225,8 @@ fn native_sidecars(
 /// The webhook's caBundle (PEM), once its configuration is checked.
 async fn webhook(client: &Client) -> Result<String, String> {
     let api = Api::<MutatingWebhookConfiguration>::all(client.clone());
-    let config = match api.get_opt("weft-injector").await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err("MutatingWebhookConfiguration weft-injector not found".to_string()),
-        Err(e) => return Err(api_error("MutatingWebhookConfiguration weft-injector", e)),
-    };
+    let what = "MutatingWebhookConfiguration weft-injector";
+    let config = get(api, what, "weft-injector").await?;
     let hook = config
         .webhooks
         .iter()
@@ -316,16 +321,8 @@ async fn anchors(
 
 async fn read_anchors(client: &Client) -> Result<TrustAnchors, String> {
     let api = Api::<ConfigMap>::namespaced(client.clone(), NAMESPACE);
-    let map = match api.get_opt(TRUST_ANCHORS).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return Err(format!("ConfigMap {NAMESPACE}/{TRUST_ANCHORS} not found")),
-        Err(e) => {
-            return Err(api_error(
-                &format!("ConfigMap {NAMESPACE}/{TRUST_ANCHORS}"),
-                e,
-            ));
-        }
-    };
+    let what = format!("ConfigMap {NAMESPACE}/{TRUST_ANCHORS}");
+    let map = get(api, &what, TRUST_ANCHORS).await?;
     let pem = map
         .data
         .and_then(|d| d.get("ca.crt").cloned())
@@ -350,11 +347,7 @@ async fn issuer(
 /// The certificate (`tls.crt`) of a Secret; its key is never read.
 async fn secret_cert(client: &Client, name: &str) -> Result<String, String> {
     let api = Api::<Secret>::namespaced(client.clone(), NAMESPACE);
-    let secret = match api.get_opt(name).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(format!("Secret {NAMESPACE}/{name} not found")),
-        Err(e) => return Err(api_error(&format!("Secret {NAMESPACE}/{name}"), e)),
-    };
+    let secret = get(api, &format!("Secret {NAMESPACE}/{name}"), name).await?;
     secret
         .data
         .and_then(|d| {

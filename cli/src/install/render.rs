@@ -168,39 +168,18 @@ fn customize(doc: &mut Doc, options: &Options, certs: &Certs) -> Result<(), Stri
         .to_string();
     let registry = options.image_registry.trim_end_matches('/');
     match (kind.as_str(), name.as_str()) {
-        ("Deployment", "weft-controller") => {
+        ("Deployment", binary @ ("weft-controller" | "weft-injector")) => {
             set(
                 &mut doc.value,
                 &["spec", "replicas"],
                 Yaml::from(options.replicas),
             )?;
             let container = container(&mut doc.value)?;
-            let image = format!("{registry}/weft-controller:{}", options.version);
+            let image = format!("{registry}/{binary}:{}", options.version);
             set(container, &["image"], image.into())?;
             set_arg(container, "--trust-domain", &options.trust_domain)?;
-        }
-        ("Deployment", "weft-injector") => {
-            set(
-                &mut doc.value,
-                &["spec", "replicas"],
-                Yaml::from(options.replicas),
-            )?;
-            let container = container(&mut doc.value)?;
-            let image = format!("{registry}/weft-injector:{}", options.version);
-            set(container, &["image"], image.into())?;
-            set_arg(container, "--trust-domain", &options.trust_domain)?;
-            set_arg(container, "--image-registry", registry)?;
-            set_arg(container, "--proxy-version", &options.version)?;
-            set_arg(
-                container,
-                "--native-sidecars",
-                &options.native_sidecars.to_string(),
-            )?;
-            if options.cni {
-                set_arg(container, "--cni", "true")?;
-            }
-            if let Some(otlp) = options.otlp() {
-                set_arg(container, "--otlp-addr", &otlp)?;
+            if binary == "weft-injector" {
+                injector_args(container, options, registry)?;
             }
         }
         ("MutatingWebhookConfiguration", _) => {
@@ -216,6 +195,21 @@ fn customize(doc: &mut Doc, options: &Options, certs: &Certs) -> Result<(), Stri
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// How the injector meshes pods, as the options say.
+fn injector_args(container: &mut Yaml, options: &Options, registry: &str) -> Result<(), String> {
+    set_arg(container, "--image-registry", registry)?;
+    set_arg(container, "--proxy-version", &options.version)?;
+    let native = options.native_sidecars.to_string();
+    set_arg(container, "--native-sidecars", &native)?;
+    if options.cni {
+        set_arg(container, "--cni", "true")?;
+    }
+    if let Some(otlp) = options.otlp() {
+        set_arg(container, "--otlp-addr", &otlp)?;
     }
     Ok(())
 }
