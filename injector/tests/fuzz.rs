@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/golden.rs"]
 mod support;
 
 use proptest::prelude::*;

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/golden.rs"]
 mod support;
 
 use k8s_openapi::api::core::v1::Pod;

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "../support.rs"]
+#[path = "../support/golden.rs"]
 mod support;
 
 mod client;
