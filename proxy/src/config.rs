@@ -325,7 +325,7 @@ impl Reader<'_> {
             Some(value.to_string())
         } else {
             self.errors.push(format!(
-                "{PREFIX}{CONTROLLER_ADDR}={value:?}: expected HOST:PORT, such as weft-controller.weft.svc.cluster.local:8086 or 10.42.0.2:8086"
+                "{PREFIX}{CONTROLLER_ADDR}={value:?}: expected HOST:PORT, such as weft-controller.weft-system.svc.cluster.local:8086 or 10.42.0.2:8086"
             ));
             None
         }

@@ -58,7 +58,7 @@ const SHORT: Duration = Duration::from_secs(3);
 const LONG: Duration = Duration::from_secs(3600);
 
 const NAME: &str = "web.shop.serviceaccount.identity.cluster.local";
-const CONTROLLER: &str = "weft-controller.weft.serviceaccount.identity.cluster.local";
+const CONTROLLER: &str = "weft-controller.weft-system.serviceaccount.identity.cluster.local";
 
 // === certify ===
 

@@ -69,7 +69,7 @@ impl Pki {
             token_file: PathBuf::from("/nonexistent"),
             trust_anchors: self.anchors.certs().to_vec(),
             controller_name: rustls::pki_types::ServerName::try_from(
-                "weft-controller.weft.serviceaccount.identity.cluster.local",
+                "weft-controller.weft-system.serviceaccount.identity.cluster.local",
             )
             .expect("name"),
         };

@@ -131,7 +131,7 @@ impl Reader<'_> {
             self.error(
                 name,
                 value,
-                "expected HOST:PORT, such as weft-identity.weft.svc.cluster.local:8080 or 10.42.0.2:8080",
+                "expected HOST:PORT, such as weft-controller.weft-system.svc.cluster.local:8080 or 10.42.0.2:8080",
             );
         }
         valid
@@ -201,7 +201,7 @@ impl Reader<'_> {
                 self.error(
                     CONTROLLER_NAME,
                     &text,
-                    "not a DNS name; expected the name in the controller's certificate, such as weft-controller.weft.serviceaccount.identity.cluster.local",
+                    "not a DNS name; expected the name in the controller's certificate, such as weft-controller.weft-system.serviceaccount.identity.cluster.local",
                 );
                 None
             }

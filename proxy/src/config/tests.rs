@@ -184,14 +184,14 @@ fn the_controller_address_is_checked() {
     let c = Config::from_strings(&env(&[
         (
             "CONTROLLER_ADDR",
-            "weft-controller.weft.svc.cluster.local:8086",
+            "weft-controller.weft-system.svc.cluster.local:8086",
         ),
         ("DISCOVERY_TIMEOUT", "250ms"),
     ]))
     .expect("valid");
     assert_eq!(
         c.controller.as_deref(),
-        Some("weft-controller.weft.svc.cluster.local:8086")
+        Some("weft-controller.weft-system.svc.cluster.local:8086")
     );
     assert_eq!(c.discovery_timeout, std::time::Duration::from_millis(250));
     assert_eq!(
@@ -278,7 +278,7 @@ fn identity_env(pem: &str) -> Vec<(&'static str, String)> {
     vec![
         (
             "IDENTITY_ADDR",
-            "weft-identity.weft.svc.cluster.local:8080".into(),
+            "weft-controller.weft-system.svc.cluster.local:8080".into(),
         ),
         ("IDENTITY_NAME", NAME.into()),
         ("TOKEN_FILE", "/var/run/secrets/tokens/weft-identity".into()),
@@ -304,7 +304,7 @@ fn a_full_identity_is_parsed_with_the_default_controller_name() {
     let pem = root_pem();
     let c = with(&identity_env(&pem)).expect("valid");
     let id = c.identity.expect("an identity");
-    assert_eq!(id.addr, "weft-identity.weft.svc.cluster.local:8080");
+    assert_eq!(id.addr, "weft-controller.weft-system.svc.cluster.local:8080");
     assert_eq!(id.name.dns_name(), NAME);
     assert_eq!(
         id.token_file,
