@@ -33,6 +33,9 @@ struct Case {
     cni: bool,
     #[serde(default = "yes")]
     identity: bool,
+    /// The collector the injector points proxies at, if any.
+    #[serde(default)]
+    otlp: Option<String>,
     /// Whether the pod is meshed.
     injected: bool,
     /// The case whose pod uninjecting this one gives (a pod that came injected).
@@ -59,6 +62,7 @@ const CASES: &[&str] = &[
     "regular-container",
     "cni",
     "no-identity",
+    "tracing",
 ];
 
 #[tokio::test]
@@ -90,6 +94,7 @@ async fn check_case(name: &str) {
     if !case.identity {
         config.trust_anchors = None;
     }
+    config.otlp_addr = case.otlp.clone();
     let injector = Injector::new(config);
     let namespaces = StaticNamespaces(BTreeMap::from([(
         case.namespace.clone(),

@@ -29,6 +29,10 @@ pub const PROXY_MEMORY_LIMIT: &str = "weft.dev/proxy-memory-limit";
 /// The inbound policy the proxy applies until the controller answers (the controller reads
 /// the same annotation).
 pub const DEFAULT_INBOUND_POLICY: &str = "weft.dev/default-inbound-policy";
+/// The share of requests without a trace context whose trace the proxy starts (0 to 1).
+pub const TRACE_SAMPLING: &str = "weft.dev/trace-sampling";
+/// The proxy's access log on stdout: `json`, `apache` or `off`.
+pub const ACCESS_LOG: &str = "weft.dev/access-log";
 /// The container `kubectl logs` and `exec` pick; set to the app when the proxy goes first.
 pub const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
 
@@ -56,6 +60,10 @@ pub struct Overrides {
     pub log_level: Option<String>,
     /// `WEFT_PROXY_INBOUND_DEFAULT_POLICY`.
     pub default_inbound_policy: Option<String>,
+    /// `WEFT_PROXY_TRACE_SAMPLING`.
+    pub trace_sampling: Option<String>,
+    /// `WEFT_PROXY_ACCESS_LOG`.
+    pub access_log: Option<String>,
     /// The proxy's resources, the defaults with the overrides applied.
     pub resources: Resources,
 }
@@ -129,6 +137,8 @@ impl Overrides {
             opaque_ports: look.checked(OPAQUE_PORTS, ports),
             log_level: look.checked(PROXY_LOG_LEVEL, log_level),
             default_inbound_policy: look.checked(DEFAULT_INBOUND_POLICY, inbound_policy),
+            trace_sampling: look.checked(TRACE_SAMPLING, ratio),
+            access_log: look.checked(ACCESS_LOG, access_log),
             resources: fit_limits(resources, &mut *look.warnings),
         }
     }
@@ -151,6 +161,22 @@ fn fit_limits(mut r: Resources, warnings: &mut Vec<String>) -> Resources {
         }
     }
     r
+}
+
+/// A ratio from 0 to 1, as the proxy reads it.
+fn ratio(text: &str) -> Result<String, String> {
+    match text.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(text.to_string()),
+        _ => Err("expected a ratio from 0 to 1, such as 0.1".to_string()),
+    }
+}
+
+/// `json`, `apache` or `off`.
+fn access_log(text: &str) -> Result<String, String> {
+    match text {
+        "json" | "apache" | "off" => Ok(text.to_string()),
+        _ => Err("expected json, apache or off".to_string()),
+    }
 }
 
 /// A port list weft-init and the proxy both read, normalized to `80,8000-8010`.

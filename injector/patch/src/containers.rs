@@ -191,6 +191,13 @@ fn proxy_env(config: &Config, overrides: &Overrides) -> Vec<EnvVar> {
     }
     if let Some(otlp) = &config.otlp_addr {
         env.push(value("WEFT_PROXY_OTLP_ADDR", otlp));
+        env.push(field("WEFT_PROXY_NODE_NAME", "spec.nodeName"));
+        if let Some(ratio) = &overrides.trace_sampling {
+            env.push(value("WEFT_PROXY_TRACE_SAMPLING", ratio));
+        }
+    }
+    if let Some(log) = &overrides.access_log {
+        env.push(value("WEFT_PROXY_ACCESS_LOG", log));
     }
     env
 }
