@@ -101,9 +101,15 @@ pub struct Options {
     /// CNI mode: the Weft CNI plugin redirects traffic; no weft-init container.
     #[arg(long, env = "WEFT_INSTALL_CNI")]
     pub cni: bool,
-    /// Add Jaeger all-in-one in weft-system and send the proxies' spans to it.
-    #[arg(long, env = "WEFT_INSTALL_JAEGER", conflicts_with = "otlp_addr")]
-    pub jaeger: bool,
+    /// Tracing: add Jaeger all-in-one (OTLP on 4317, UI on 16686) in weft-system and have the
+    /// injector point every proxy at it.
+    #[arg(
+        long,
+        alias = "jaeger",
+        env = "WEFT_INSTALL_TRACING",
+        conflicts_with = "otlp_addr"
+    )]
+    pub tracing: bool,
     /// Send the proxies' spans to this OTLP/gRPC collector (host:port).
     #[arg(long, env = "WEFT_INSTALL_OTLP_ADDR")]
     pub otlp_addr: Option<String>,
@@ -115,7 +121,7 @@ pub struct Options {
 impl Options {
     /// Where proxies send spans, if anywhere.
     pub fn otlp(&self) -> Option<String> {
-        match (&self.otlp_addr, self.jaeger) {
+        match (&self.otlp_addr, self.tracing) {
             (Some(addr), _) => Some(addr.clone()),
             (None, true) => Some("jaeger.weft-system.svc.cluster.local:4317".to_string()),
             (None, false) => None,

@@ -89,7 +89,7 @@ fn find<T: DeserializeOwned>(docs: &[Value], kind: &str, name: &str) -> T {
 fn every_rendered_document_is_a_valid_kubernetes_object() {
     for (name, args) in [
         ("default", vec![]),
-        ("jaeger", vec!["--jaeger", "--replicas", "3"]),
+        ("jaeger", vec!["--tracing", "--replicas", "3"]),
         ("regular", vec!["--native-sidecars=false", "--cni"]),
     ] {
         let (docs, _) = install(name, &args);
@@ -366,7 +366,7 @@ fn given_certificates_are_used_and_bad_ones_refused() {
 
 #[test]
 fn services_budgets_and_the_webhook_point_at_what_exists() {
-    let (docs, _) = install("refs", &["--jaeger"]);
+    let (docs, _) = install("refs", &["--tracing"]);
     let deployments: Vec<Deployment> = docs
         .iter()
         .filter(|d| d["kind"] == "Deployment")
@@ -536,7 +536,7 @@ fn help_flags(name: &str) -> BTreeSet<String> {
 
 #[test]
 fn control_plane_flags_exist_and_containers_are_locked_down() {
-    let (docs, _) = install("flags", &["--jaeger", "--native-sidecars=false", "--cni"]);
+    let (docs, _) = install("flags", &["--tracing", "--native-sidecars=false", "--cni"]);
     for (deployment, binary) in [
         ("weft-controller", "weft-controller"),
         ("weft-injector", "weft-injector"),
@@ -658,7 +658,7 @@ fn kubectl_reads_the_rendered_install() {
     };
     let dir = temp("kubectl");
     let file = dir.join("weft.yaml");
-    let (docs, text) = install("kubectl-out", &["--jaeger"]);
+    let (docs, text) = install("kubectl-out", &["--tracing"]);
     std::fs::write(&file, text).expect("write");
     let out = Command::new(kubectl)
         .args(["label", "--local", "-o", "name", "-f"])

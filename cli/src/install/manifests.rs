@@ -37,5 +37,5 @@ pub const WORKLOADS: [(&str, &str); 2] = [
 /// The webhook that sends pods to the injector, applied last.
 pub const WEBHOOK: (&str, &str) = deploy!("injector/webhook.yaml");
 
-/// Jaeger all-in-one, with `--jaeger`.
+/// Jaeger all-in-one, with `--tracing`.
 pub const JAEGER: (&str, &str) = deploy!("jaeger/jaeger.yaml");

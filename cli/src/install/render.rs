@@ -50,7 +50,7 @@ pub fn everything(options: &Options, certs: &Certs) -> Result<Vec<Doc>, InstallE
     for file in manifests::WORKLOADS {
         docs.extend(parse(file)?);
     }
-    if options.jaeger {
+    if options.tracing {
         docs.extend(parse(manifests::JAEGER)?);
     }
     docs.extend(parse(manifests::WEBHOOK)?);
