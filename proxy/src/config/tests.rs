@@ -304,7 +304,10 @@ fn a_full_identity_is_parsed_with_the_default_controller_name() {
     let pem = root_pem();
     let c = with(&identity_env(&pem)).expect("valid");
     let id = c.identity.expect("an identity");
-    assert_eq!(id.addr, "weft-controller.weft-system.svc.cluster.local:8080");
+    assert_eq!(
+        id.addr,
+        "weft-controller.weft-system.svc.cluster.local:8080"
+    );
     assert_eq!(id.name.dns_name(), NAME);
     assert_eq!(
         id.token_file,
