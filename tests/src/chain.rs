@@ -17,16 +17,7 @@ use std::{
 };
 use tokio::net::TcpListener;
 
-/// The trace headers an app forwards.
-pub const TRACE_HEADERS: [&str; 7] = [
-    "traceparent",
-    "tracestate",
-    "b3",
-    "x-b3-traceid",
-    "x-b3-spanid",
-    "x-b3-parentspanid",
-    "x-b3-sampled",
-];
+use weft_cli_local::otlp::TRACE_HEADERS;
 
 /// Calls `downstream` (a URL, with `host` as its Host header) for every request.
 #[derive(Clone, Debug)]

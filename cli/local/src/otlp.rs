@@ -34,3 +34,15 @@ pub use receiver::{Receiver, ReceiverError, WaitError};
 pub use relay::{BadCollectorAddr, CollectorAddr, RelayError, Relayed, relay};
 pub use span::{Scope, Span, SpanKind, Status, StatusCode, Value};
 pub use tree::{Node, Trace, render, traces};
+
+/// The trace headers an instrumented app copies from the request it serves onto the calls it
+/// makes, so the proxies on both sides join one trace: W3C, and B3 single and multi header.
+pub const TRACE_HEADERS: [&str; 7] = [
+    "traceparent",
+    "tracestate",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+];

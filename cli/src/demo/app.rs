@@ -11,6 +11,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
 };
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+use weft_cli_local::otlp::TRACE_HEADERS;
 
 /// `weft demo-app` arguments.
 #[derive(Debug, clap::Args)]
@@ -39,17 +40,6 @@ pub use weft_cli_local::shop::{CLIENT_ID, SERVED_BY};
 
 /// The header `/checkout` answers with the trace id it was called in (`-` without one).
 pub const TRACE_ID: &str = "x-weft-demo-trace-id";
-
-/// The trace headers `/checkout` passes on to its backend: W3C and B3, single and multi.
-const TRACE_HEADERS: [&str; 7] = [
-    "traceparent",
-    "tracestate",
-    "b3",
-    "x-b3-traceid",
-    "x-b3-spanid",
-    "x-b3-parentspanid",
-    "x-b3-sampled",
-];
 
 #[cfg(test)]
 mod tests;
