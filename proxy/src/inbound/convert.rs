@@ -74,7 +74,7 @@ fn http_route(r: proto::HttpRoute) -> Result<InboundRoute, InvalidPolicy> {
     use proto::http_route::filter::Kind as In;
     let rules = nonempty(r.rules, "rules")?;
     let route = HttpRoute {
-        name: name(r.metadata.as_ref(), None).into(),
+        name: name(r.metadata.as_ref(), None),
         hosts: indexed(r.hosts, "hosts", HostMatch::try_from)?,
         rules: indexed(rules, "rules", |rule| {
             let filters = indexed(rule.filters, "filters", |f| {
@@ -107,7 +107,7 @@ fn grpc_route(r: proto::GrpcRoute) -> Result<InboundRoute, InvalidPolicy> {
     use proto::grpc_route::filter::Kind as In;
     let rules = nonempty(r.rules, "rules")?;
     let route = HttpRoute {
-        name: name(r.metadata.as_ref(), None).into(),
+        name: name(r.metadata.as_ref(), None),
         hosts: indexed(r.hosts, "hosts", HostMatch::try_from)?,
         rules: indexed(rules, "rules", |rule| {
             let filters = indexed(rule.filters, "filters", |f| {

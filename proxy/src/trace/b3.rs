@@ -214,7 +214,7 @@ mod tests {
             "d",
             "",
             "xyz-abc",
-            &format!("{TRACE}"),
+            TRACE,
             &format!("{TRACE}-{SPAN}-2"),
             &format!("{TRACE}-{SPAN}-1-zz"),
             &format!("{TRACE}-{SPAN}-1-{SPAN}-extra"),
