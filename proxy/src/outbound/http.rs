@@ -79,8 +79,9 @@ struct Exchange<'a> {
     accrual: Option<&'a FailureAccrual>,
     /// The request is gRPC: timeouts answer `DEADLINE_EXCEEDED`.
     grpc: bool,
-    /// The method may be sent twice (RFC 9110).
-    idempotent: bool,
+    /// The request may be sent again after it reached the server: its method is idempotent
+    /// (RFC 9110), or every match of the rule names it (the route says so).
+    repeatable: bool,
     /// The limit on each attempt: the rule's response timeout, tightened by the retry's.
     attempt_limit: Option<Duration>,
     /// Where the outer layers learn the request's backend, endpoint and retries.
@@ -202,16 +203,17 @@ impl RouteHttp {
             );
         };
         let notes = RequestNotes::of(&req).cloned();
-        if let Some(n) = &notes {
-            n.update(|n| n.parent = Some(policy.parent.clone()));
-        }
         let (mut parts, body) = req.into_parts();
-        let Some(m) = routes.select(&parts.method, &parts.uri, &parts.headers) else {
+        let m = routes.select(&parts.method, &parts.uri, &parts.headers);
+        if let Some(n) = &notes {
+            n.update(|n| {
+                n.parent = Some(policy.parent.clone());
+                n.route = m.as_ref().map(|m| m.route.name.clone());
+            });
+        }
+        let Some(m) = m else {
             return error(StatusCode::NOT_FOUND, "no route matches the request");
         };
-        if let Some(n) = &notes {
-            n.update(|n| n.route = Some(m.route.name.clone()));
-        }
         if let Err(synthetic) = m.apply_request(&mut parts) {
             return respond(synthetic);
         }
@@ -221,7 +223,7 @@ impl RouteHttp {
             rule: m.rule,
             accrual: routes.failure_accrual.as_ref(),
             grpc: deadline::is_grpc(&parts.headers),
-            idempotent: retry::idempotent(&parts.method),
+            repeatable: retry::idempotent(&parts.method) || m.rule.names_method(&parts.method),
             attempt_limit: deadline::tighter(
                 m.rule.timeouts.response,
                 m.rule.retry.as_ref().and_then(|r| r.timeout),
@@ -260,8 +262,6 @@ impl RouteHttp {
             let req = Request::from_parts(parts, Either::Left(body));
             return self.attempt(x, req, None).await.rsp;
         };
-        // A request the route retries by method may be retried after it reached the server.
-        let resendable = x.idempotent || x.rule.names_method(&parts.method);
         let budget = self.policies.budget(&self.discovery).clone();
         budget.deposit();
         let head = Head::of(&parts);
@@ -274,7 +274,7 @@ impl RouteHttp {
                 .take()
                 .unwrap_or_else(|| head.request(Either::Right(replay.clone())));
             let done = self.attempt(x, req, avoid).await;
-            let again = done.retryable(&retry.on, resendable)
+            let again = done.retryable(&retry.on, x.repeatable)
                 && retries < retry.max_retries
                 && replay.can_replay();
             if !again {
@@ -567,8 +567,7 @@ impl Exchange<'_> {
         if headers::wants_upgrade(&parts.method, &parts.headers) {
             return None;
         }
-        let said_so = self.rule.names_method(&parts.method);
-        if !(self.idempotent || said_so || matches!(r.on, RetryOn::GrpcCodes(_))) {
+        if !(self.repeatable || matches!(r.on, RetryOn::GrpcCodes(_))) {
             return None;
         }
         let too_long =
@@ -599,12 +598,12 @@ impl Attempt {
 
     /// Whether the route's retry policy retries this outcome. A connection that failed sent
     /// nothing, so it is always retried; a request that may have reached the server only if
-    /// its method is idempotent.
-    fn retryable(&self, on: &RetryOn, idempotent: bool) -> bool {
+    /// it may be sent again (see [`Exchange::repeatable`]).
+    fn retryable(&self, on: &RetryOn, repeatable: bool) -> bool {
         match self.failure {
             None => retry::retryable_response(on, self.rsp.status(), self.rsp.headers()),
             Some(Failure::Connect) => true,
-            Some(Failure::Upstream | Failure::Timeout) => idempotent,
+            Some(Failure::Upstream | Failure::Timeout) => repeatable,
             Some(Failure::Local) => false,
         }
     }
