@@ -36,22 +36,9 @@ pub struct RequestLabels {
 /// Labels of a response: the request's, plus what came back.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResponseLabels {
-    /// inbound | outbound.
-    pub direction: Direction,
-    /// Where the proxy forwards to.
-    pub target_addr: Shared,
-    /// As [`RequestLabels::dst_service`].
-    pub dst_service: Shared,
-    /// As [`RequestLabels::route`].
-    pub route: Shared,
-    /// As [`RequestLabels::dst_backend`].
-    pub dst_backend: Shared,
-    /// As [`RequestLabels::tls`].
-    pub tls: bool,
-    /// As [`RequestLabels::client_id`].
-    pub client_id: Shared,
-    /// As [`RequestLabels::server_id`].
-    pub server_id: Shared,
+    /// The request's labels.
+    #[prometheus(flatten)]
+    pub request: RequestLabels,
     /// The HTTP status, 0 when no response came.
     pub status_code: u16,
     /// success | failure (5xx, a gRPC error status, or no response).
@@ -102,7 +89,17 @@ impl HttpFamilies {
 pub struct HttpMetrics {
     families: HttpFamilies,
     conn: Arc<ConnPart>,
-    last: Arc<Mutex<Option<(RequestLabels, Counter, Histogram)>>>,
+    last: Arc<Mutex<Option<Series>>>,
+}
+
+/// The series of one label set: its request counter, latency histogram, and the response
+/// counters seen so far by status and classification.
+#[derive(Debug)]
+struct Series {
+    labels: RequestLabels,
+    requests: Counter,
+    latency: Histogram,
+    responses: Vec<((u16, bool), Counter)>,
 }
 
 /// The labels fixed by the connection.
@@ -135,25 +132,35 @@ impl HttpMetrics {
     }
 
     /// Records a finished request: what `notes` say it was, its status (0: no response)
-    /// and the time to its response headers.
+    /// and the time to its response headers. The families are looked up only when the
+    /// labels differ from the last request's.
     pub fn response(&self, notes: &Notes, status: u16, failure: bool, elapsed_ms: f64) {
         let labels = self.labels(notes);
-        let (requests, latency) = self.series(&labels);
-        requests.inc();
-        latency.observe(elapsed_ms);
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let series = match last.as_mut() {
+            Some(s) if s.labels == labels => s,
+            _ => last.insert(Series {
+                requests: self.families.requests.get_or_create(&labels).clone(),
+                latency: self.families.latency.get_or_create(&labels).clone(),
+                responses: Vec::new(),
+                labels,
+            }),
+        };
+        series.requests.inc();
+        series.latency.observe(elapsed_ms);
+        let key = (status, failure);
+        if let Some((_, c)) = series.responses.iter().find(|(k, _)| *k == key) {
+            c.inc();
+            return;
+        }
         let response = ResponseLabels {
-            direction: labels.direction,
-            target_addr: labels.target_addr,
-            dst_service: labels.dst_service,
-            route: labels.route,
-            dst_backend: labels.dst_backend,
-            tls: labels.tls,
-            client_id: labels.client_id,
-            server_id: labels.server_id,
+            request: series.labels.clone(),
             status_code: status,
             classification: if failure { "failure" } else { "success" },
         };
-        self.families.responses.get_or_create(&response).inc();
+        let counter = self.families.responses.get_or_create(&response).clone();
+        counter.inc();
+        series.responses.push((key, counter));
     }
 
     fn labels(&self, notes: &Notes) -> RequestLabels {
@@ -172,20 +179,5 @@ impl HttpMetrics {
             client_id: c.client_id.clone(),
             server_id: shared(&notes.server_id),
         }
-    }
-
-    /// The request counter and latency histogram for `labels`, looked up only when they
-    /// differ from the last request's.
-    fn series(&self, labels: &RequestLabels) -> (Counter, Histogram) {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((l, requests, latency)) = last.as_ref()
-            && l == labels
-        {
-            return (requests.clone(), latency.clone());
-        }
-        let requests = self.families.requests.get_or_create(labels).clone();
-        let latency = self.families.latency.get_or_create(labels).clone();
-        *last = Some((labels.clone(), requests.clone(), latency.clone()));
-        (requests, latency)
     }
 }
