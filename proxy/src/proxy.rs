@@ -265,31 +265,27 @@ impl Proxy {
                     Route::Inbound(_, meta) => meta.tls.client_id().map(Arc::from),
                     Route::Outbound(_) => None,
                 };
-                let record = RecordLayer(self.metrics.http(
-                    self.direction,
-                    &label,
-                    client_id.as_deref(),
-                ));
-                let observe = self.observe.is_on().then(|| {
-                    self.observe.layer(ConnInfo {
-                        direction: self.direction,
-                        peer,
-                        target,
-                        client_id: client_id.clone(),
-                    })
+                let observer = self.observe.observer(ConnInfo {
+                    direction: self.direction,
+                    peer,
+                    target,
+                    client_id: client_id.clone(),
                 });
+                let record = RecordLayer::new(
+                    self.metrics
+                        .http(self.direction, &label, client_id.as_deref()),
+                    observer,
+                );
                 let served = match route {
                     Route::Outbound(Some((discovery, policies))) => {
                         let svc = tower::ServiceBuilder::new()
                             .layer(record)
-                            .option_layer(observe)
                             .service(RouteHttp::new(self.clone(), discovery, policies, version));
                         http::server::serve(io, version, svc, &self.drain).await
                     }
                     Route::Outbound(None) => {
                         let svc = tower::ServiceBuilder::new()
                             .layer(record)
-                            .option_layer(observe)
                             .service(Forward::new(
                                 self.clients.get(target, version, None),
                                 target,
@@ -305,7 +301,6 @@ impl Proxy {
                         );
                         let svc = tower::ServiceBuilder::new()
                             .layer(record)
-                            .option_layer(observe)
                             .service(policy.authorize_http(meta, forward));
                         http::server::serve(io, version, svc, &self.drain).await
                     }

@@ -1,25 +1,21 @@
-//! A layer that makes each request visible: an OpenTelemetry span joined to the caller's trace
+//! What makes each request visible: an OpenTelemetry span joined to the caller's trace
 //! (server span inbound, client span outbound), whose context goes on in the forwarded
-//! request's headers, and an access log line. Installed only when one of them is on, so a
-//! proxy with neither pays nothing for it.
+//! request's headers, and an access log line. The record layer calls it when one of them is
+//! on, so a proxy with neither pays nothing for it.
 
 mod access;
 mod span;
 
 pub use access::{AccessLogger, Line};
 
-use super::{ProxyBody, notes::RequestNotes};
+use super::{ProxyBody, notes::Notes};
 use crate::{metrics::Direction, trace::Tracing};
 use http::{Request, Response};
 use std::{
-    future::Future,
     net::SocketAddr,
-    pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
-use tokio::time::Instant;
 
 /// What the observe layer does, for the whole proxy.
 #[derive(Clone, Debug, Default)]
@@ -31,17 +27,12 @@ pub struct Observe {
 }
 
 impl Observe {
-    /// Whether anything is on: otherwise the layer is left out.
-    pub fn is_on(&self) -> bool {
-        self.tracing.is_some() || self.access_log.is_some()
-    }
-
-    /// The layer for one connection.
-    pub fn layer(&self, conn: ConnInfo) -> ObserveLayer {
-        ObserveLayer {
+    /// The observer of one connection's requests, unless nothing is on.
+    pub fn observer(&self, conn: ConnInfo) -> Option<Observer> {
+        (self.tracing.is_some() || self.access_log.is_some()).then(|| Observer {
             observe: self.clone(),
             conn: Arc::new(conn),
-        }
+        })
     }
 }
 
@@ -58,72 +49,47 @@ pub struct ConnInfo {
     pub client_id: Option<Arc<str>>,
 }
 
-/// Wraps a service with [`ObserveService`].
+/// Observes one connection's requests.
 #[derive(Clone, Debug)]
-pub struct ObserveLayer {
+pub struct Observer {
     observe: Observe,
     conn: Arc<ConnInfo>,
 }
 
-impl<S> tower::Layer<S> for ObserveLayer {
-    type Service = ObserveService<S>;
-
-    fn layer(&self, inner: S) -> ObserveService<S> {
-        ObserveService {
-            inner,
-            observe: self.observe.clone(),
-            conn: self.conn.clone(),
-        }
-    }
+/// One request being observed.
+pub struct Observation {
+    span: Option<span::RequestSpan>,
+    line: Option<(AccessLogger, Line)>,
 }
 
-/// Spans and access-logs every request through the inner service.
-#[derive(Clone, Debug)]
-pub struct ObserveService<S> {
-    inner: S,
-    observe: Observe,
-    conn: Arc<ConnInfo>,
-}
-
-impl<S, B> tower::Service<Request<B>> for ObserveService<S>
-where
-    S: tower::Service<Request<B>, Response = Response<ProxyBody>>,
-    S::Future: Send + 'static,
-{
-    type Response = Response<ProxyBody>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let started = (Instant::now(), SystemTime::now());
-        let notes = RequestNotes::of(&req).cloned().unwrap_or_default();
+impl Observer {
+    /// Starts observing `req` as it is forwarded: its span starts, and its context replaces
+    /// the caller's in the headers.
+    pub fn start<B>(&self, req: &mut Request<B>) -> Observation {
+        let at = SystemTime::now();
         let span = self
             .observe
             .tracing
             .as_ref()
-            .map(|t| span::RequestSpan::start(t, &self.conn, &mut req));
+            .map(|t| span::RequestSpan::start(t, &self.conn, req));
         let line = self
             .observe
             .access_log
             .as_ref()
-            .map(|log| (log.clone(), Line::of(&req, &self.conn, started.1)));
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let res = fut.await;
-            let took = started.0.elapsed();
-            let notes = notes.get();
-            let rsp = res.as_ref().ok();
-            if let Some(span) = span {
-                span.end(rsp, &notes);
-            }
-            if let Some((log, line)) = line {
-                log.write(line.finish(rsp, &notes, took));
-            }
-            res
-        })
+            .map(|log| (log.clone(), Line::of(req, &self.conn, at)));
+        Observation { span, line }
+    }
+}
+
+impl Observation {
+    /// Ends the span and writes the log line, with the response (`None`: none), what the
+    /// inner layers noted, and how long the response took.
+    pub fn finish(self, rsp: Option<&Response<ProxyBody>>, notes: &Notes, took: Duration) {
+        if let Some(span) = self.span {
+            span.end(rsp, notes);
+        }
+        if let Some((log, line)) = self.line {
+            log.write(line.finish(rsp, notes, took));
+        }
     }
 }

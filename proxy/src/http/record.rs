@@ -1,8 +1,9 @@
-//! A layer that counts requests and responses and measures time to response headers. It
-//! attaches the request's [`RequestNotes`], which the layers inside fill in, and labels the
-//! metrics with what they say.
+//! The outermost layer of every HTTP connection: it counts requests and responses and measures
+//! the time to response headers, and — when spans or access logs are on — observes each
+//! request too (see [`super::observe`]). It attaches the request's [`RequestNotes`], which the
+//! layers inside fill in, and labels the metrics, span and log line with what they say.
 
-use super::{ProxyBody, notes::RequestNotes};
+use super::{ProxyBody, notes::RequestNotes, observe::Observer};
 use crate::metrics::HttpMetrics;
 use http::{Request, Response};
 use std::{
@@ -14,13 +15,23 @@ use tokio::time::Instant;
 
 /// Wraps a service with [`Record`].
 #[derive(Clone, Debug)]
-pub struct RecordLayer(pub HttpMetrics);
+pub struct RecordLayer {
+    metrics: HttpMetrics,
+    observer: Option<Observer>,
+}
+
+impl RecordLayer {
+    /// Records into `metrics`, and observes with `observer` when spans or access logs are on.
+    pub fn new(metrics: HttpMetrics, observer: Option<Observer>) -> Self {
+        Self { metrics, observer }
+    }
+}
 
 /// Records every request through the inner service.
 #[derive(Clone, Debug)]
 pub struct Record<S> {
     inner: S,
-    metrics: HttpMetrics,
+    layer: RecordLayer,
 }
 
 impl<S> tower::Layer<S> for RecordLayer {
@@ -29,7 +40,7 @@ impl<S> tower::Layer<S> for RecordLayer {
     fn layer(&self, inner: S) -> Record<S> {
         Record {
             inner,
-            metrics: self.0.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -51,19 +62,25 @@ where
         let start = Instant::now();
         let notes = RequestNotes::default();
         req.extensions_mut().insert(notes.clone());
-        let metrics = self.metrics.clone();
+        let observation = self.layer.observer.as_ref().map(|o| o.start(&mut req));
+        let metrics = self.layer.metrics.clone();
         let fut = self.inner.call(req);
         Box::pin(async move {
             let res = fut.await;
-            let ms = start.elapsed().as_secs_f64() * 1_000.0;
+            let took = start.elapsed();
+            let ms = took.as_secs_f64() * 1_000.0;
             let notes = notes.get();
-            match &res {
-                Ok(rsp) => {
+            let rsp = res.as_ref().ok();
+            match rsp {
+                Some(rsp) => {
                     let status = rsp.status();
                     let failed = status.is_server_error() || grpc_failed(rsp.headers());
                     metrics.response(&notes, status.as_u16(), failed, ms);
                 }
-                Err(_) => metrics.response(&notes, 0, true, ms),
+                None => metrics.response(&notes, 0, true, ms),
+            }
+            if let Some(o) = observation {
+                o.finish(rsp, &notes, took);
             }
             res
         })
