@@ -58,11 +58,6 @@ impl Budget {
         }
     }
 
-    /// The parameters now.
-    pub fn params(&self) -> BudgetParams {
-        self.lock().params
-    }
-
     /// Takes new parameters (the controller changed the service's budget), keeping the counts.
     pub fn set_params(&self, params: BudgetParams) {
         let mut w = self.lock();
