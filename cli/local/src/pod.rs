@@ -24,7 +24,8 @@ pub struct Pod {
     pub(crate) network: NetworkHandle,
 }
 
-/// A task running in a pod's namespace on its own thread; stopped and joined on drop.
+/// A task running on a thread of its own with a current-thread tokio runtime, in a pod's
+/// network namespace (or the caller's); stopped and joined on drop.
 #[derive(Debug)]
 pub struct Background {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -57,24 +58,7 @@ impl Pod {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = ()>,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let netns = self.netns.clone();
-        let thread = std::thread::spawn(move || {
-            enter(&netns);
-            runtime().block_on(async move {
-                let _ = ready_tx.send(());
-                tokio::select! {
-                    () = f() => {}
-                    _ = rx => {}
-                }
-            });
-        });
-        let _ = ready_rx.recv();
-        Background {
-            stop: Some(tx),
-            thread: Some(thread),
-        }
+        Background::start(Some(&self.netns), f)
     }
 
     /// Waits until something in the pod accepts connections on each of `ports` (on loopback).
@@ -143,6 +127,47 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("cannot build a tokio runtime: {e}"))
+}
+
+impl Background {
+    /// Starts `f` in the background in the caller's network namespace; it runs until the
+    /// handle is dropped.
+    pub(crate) fn here<F, Fut>(f: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
+        Self::start(None, f)
+    }
+
+    /// Starts `f` on a new thread, first moved into `netns` if given, and returns once its
+    /// runtime runs (or the thread has died).
+    fn start<F, Fut>(netns: Option<&str>, f: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let netns = netns.map(str::to_string);
+        let thread = std::thread::spawn(move || {
+            if let Some(netns) = netns {
+                enter(&netns);
+            }
+            runtime().block_on(async move {
+                let _ = ready_tx.send(());
+                tokio::select! {
+                    () = f() => {}
+                    _ = rx => {}
+                }
+            });
+        });
+        let _ = ready_rx.recv();
+        Self {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
 }
 
 impl Drop for Background {

@@ -2,10 +2,10 @@
 //! it is sent, and that can be stopped, resumed and slowed down to test exporters.
 
 use super::{
-    server::{Received, Serving, Store},
+    server::{self, Received, Store},
     span::Span,
 };
-use crate::pod::Pod;
+use crate::pod::{Background, Pod};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use std::{
     io,
@@ -24,7 +24,7 @@ pub struct Receiver {
     /// The address it listens on, with the port it was given when asked for port 0.
     bound: SocketAddr,
     pod: Option<Pod>,
-    serving: Option<Serving>,
+    serving: Option<Background>,
 }
 
 /// Why a [`Receiver`] could not start serving.
@@ -40,17 +40,8 @@ pub enum ReceiverError {
         /// Why.
         source: io::Error,
     },
-    /// Its thread or runtime could not be made.
-    #[error("cannot start the OTLP/gRPC receiver for {addr} in {place}: {source}")]
-    Start {
-        /// The address.
-        addr: SocketAddr,
-        /// The network namespace: the caller's, or a pod's.
-        place: String,
-        /// Why.
-        source: io::Error,
-    },
-    /// Its thread ended before it listened (it could not enter the pod, or it panicked).
+    /// Its thread ended before it listened (it could not enter the pod or build its runtime, or
+    /// it panicked).
     #[error("the OTLP/gRPC receiver for {addr} in {place} ended before it listened")]
     Died {
         /// The address.
@@ -213,7 +204,7 @@ impl Receiver {
         if self.serving.is_some() {
             return Ok(());
         }
-        let (serving, bound) = Serving::spawn(self.bound, self.pod.as_ref(), self.store.clone())?;
+        let (serving, bound) = server::spawn(self.bound, self.pod.as_ref(), self.store.clone())?;
         self.bound = bound;
         self.serving = Some(serving);
         Ok(())

@@ -1,5 +1,5 @@
-//! The serving side of the receiver: a thread with its own tokio runtime, in the caller's
-//! network namespace or a pod's, running the `TraceService` until it is dropped.
+//! The serving side of the receiver: a [`Background`] task, in the caller's network namespace
+//! or a pod's, running the `TraceService` until it is dropped.
 
 use super::{
     receiver::ReceiverError,
@@ -18,7 +18,6 @@ use std::{
         atomic::{AtomicU64, Ordering},
         mpsc,
     },
-    thread::JoinHandle,
     time::Duration,
 };
 use tonic::transport::{Server, server::TcpIncoming};
@@ -26,125 +25,42 @@ use tonic::transport::{Server, server::TcpIncoming};
 /// The largest export accepted; well above what a proxy's batch of spans encodes to.
 const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
-// === impl Serving ===
-
-/// The thread that serves, with its own runtime; stopped and joined on drop.
-#[derive(Debug)]
-pub(super) enum Serving {
-    /// On a thread in the caller's namespace.
-    Here {
-        stop: Option<tokio::sync::oneshot::Sender<()>>,
-        thread: Option<JoinHandle<()>>,
-    },
-    /// On a thread in a pod's namespace.
-    Pod {
-        /// Held for its drop, which stops and joins the thread.
-        _task: Background,
-    },
-}
-
-impl Serving {
-    /// Starts serving on `addr` and returns once it listens, with the address it bound.
-    pub(super) fn spawn(
-        addr: SocketAddr,
-        pod: Option<&Pod>,
-        store: Arc<Store>,
-    ) -> Result<(Self, SocketAddr), ReceiverError> {
-        let place = match pod {
-            Some(pod) => format!("pod {}", pod.name),
-            None => "the caller's network namespace".to_string(),
-        };
-        let (bound_tx, bound_rx) = mpsc::channel();
-        let serving = match pod {
-            Some(pod) => Self::Pod {
-                _task: pod.spawn(move || serve(addr, store, bound_tx)),
-            },
-            None => {
-                let (stop, stopped) = tokio::sync::oneshot::channel();
-                let thread = std::thread::Builder::new()
-                    .name(format!("otlp-{addr}"))
-                    .spawn(move || run_here(addr, store, bound_tx, stopped))
-                    .map_err(|source| ReceiverError::Start {
-                        addr,
-                        place: place.clone(),
-                        source,
-                    })?;
-                Self::Here {
-                    stop: Some(stop),
-                    thread: Some(thread),
-                }
-            }
-        };
-        match bound_rx.recv() {
-            Ok(Ok(bound)) => Ok((serving, bound)),
-            Ok(Err(Failed::Bind(source))) => Err(ReceiverError::Bind {
-                addr,
-                place,
-                source,
-            }),
-            Ok(Err(Failed::Runtime(source))) => Err(ReceiverError::Start {
-                addr,
-                place,
-                source,
-            }),
-            Err(mpsc::RecvError) => Err(ReceiverError::Died { addr, place }),
-        }
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        // A pod's `Background` stops and joins itself.
-        if let Self::Here { stop, thread } = self {
-            if let Some(stop) = stop.take() {
-                let _ = stop.send(());
-            }
-            if let Some(thread) = thread.take() {
-                let _ = thread.join();
-            }
-        }
-    }
-}
-
-/// Why a serving thread could not listen.
-#[derive(Debug)]
-enum Failed {
-    Runtime(io::Error),
-    Bind(io::Error),
-}
-
-type Bound = mpsc::Sender<Result<SocketAddr, Failed>>;
-
-fn run_here(
+/// Starts serving on `addr`, in `pod` or the caller's network namespace, and returns once it
+/// listens, with the address it bound. Dropping the task stops it, which closes every socket
+/// it holds.
+pub(super) fn spawn(
     addr: SocketAddr,
+    pod: Option<&Pod>,
     store: Arc<Store>,
-    bound: Bound,
-    stopped: tokio::sync::oneshot::Receiver<()>,
-) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            let _ = bound.send(Err(Failed::Runtime(e)));
-            return;
-        }
+) -> Result<(Background, SocketAddr), ReceiverError> {
+    let (bound_tx, bound_rx) = mpsc::channel();
+    let serve = move || serve(addr, store, bound_tx);
+    let (task, place) = match pod {
+        Some(pod) => (pod.spawn(serve), format!("pod {}", pod.name)),
+        None => (
+            Background::here(serve),
+            "the caller's network namespace".to_string(),
+        ),
     };
-    runtime.block_on(async move {
-        tokio::select! {
-            () = serve(addr, store, bound) => {}
-            _ = stopped => {}
-        }
-    });
+    match bound_rx.recv() {
+        Ok(Ok(bound)) => Ok((task, bound)),
+        Ok(Err(source)) => Err(ReceiverError::Bind {
+            addr,
+            place,
+            source,
+        }),
+        Err(mpsc::RecvError) => Err(ReceiverError::Died { addr, place }),
+    }
 }
+
+type Bound = mpsc::Sender<io::Result<SocketAddr>>;
 
 /// Binds `addr`, reports the bound address on `bound`, and serves until dropped.
 async fn serve(addr: SocketAddr, store: Arc<Store>, bound: Bound) {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,
         Err(e) => {
-            let _ = bound.send(Err(Failed::Bind(e)));
+            let _ = bound.send(Err(e));
             return;
         }
     };
@@ -153,7 +69,7 @@ async fn serve(addr: SocketAddr, store: Arc<Store>, bound: Bound) {
             let _ = bound.send(Ok(local));
         }
         Err(e) => {
-            let _ = bound.send(Err(Failed::Bind(e)));
+            let _ = bound.send(Err(e));
             return;
         }
     }
