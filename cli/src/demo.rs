@@ -14,7 +14,7 @@ use std::{path::Path, time::Duration};
 use weft_cli_local::{
     Pod, bin_path, check_prerequisites, metric_sum,
     otlp::CollectorAddr,
-    shop::{NAMESPACE, OTLP_PORT, Options, PORT, Shop, WEB_HOST, WEB_IP},
+    shop::{NAMESPACE, Options, PORT, Shop, WEB_HOST, WEB_IP},
     traffic,
 };
 
@@ -88,9 +88,11 @@ fn steps(shop: &Shop, load: &Path, args: &Args) -> anyhow::Result<()> {
         shop.dir.display()
     );
     if let Some(receiver) = &shop.otlp {
+        let addr = receiver.addr();
         println!(
-            "  pod weft/otel            {:<10} OTLP/gRPC trace receiver on :{OTLP_PORT} (a thread of this process)",
-            receiver.addr().ip()
+            "  pod weft/otel            {:<10} OTLP/gRPC trace receiver on :{} (a thread of this process)",
+            addr.ip(),
+            addr.port()
         );
     }
     for sidecar in [&shop.client, &shop.v1, &shop.v2] {

@@ -13,8 +13,11 @@ use std::{
     time::{Duration, Instant},
 };
 use weft_cli_local::{
-    Controller, LocalIdentity, Network, Pod, Sidecar, bin_path, controller::IdentityArgs,
-    manifests, metric_sum, otlp::Receiver, shop,
+    Controller, LocalIdentity, Network, Pod, Sidecar, bin_path,
+    controller::IdentityArgs,
+    manifests, metric_sum,
+    otlp::{self, Receiver},
+    shop,
 };
 
 /// The namespace of the meshed pods in the controller's manifests.
@@ -115,26 +118,18 @@ impl Setup {
         let (client, server) = (pod("mesh-client")?, pod("mesh-server")?);
 
         let (controller, identity) = start_controller(&net, mode, &client, &server, annotations)?;
-        let otlp = match tracing {
-            Some(_) => {
-                let pod = pod("otel")?;
-                Some(
-                    Receiver::start_in(&pod, 4317)
-                        .map_err(Error::setup("start the OTLP receiver"))?,
-                )
+        let (otlp, mut env) = match tracing {
+            Some(sampling) => {
+                let receiver = Receiver::start_in(&pod("otel")?, otlp::PORT)
+                    .map_err(Error::setup("start the OTLP receiver"))?;
+                let env = receiver.proxy_env(sampling);
+                (Some(receiver), Vec::from(env))
             }
-            None => None,
+            None => (None, Vec::new()),
         };
-        let mut proxy_env = proxy_env.to_vec();
-        if let (Some(receiver), Some(ratio)) = (&otlp, tracing) {
-            // Before the user's settings, which may override them.
-            proxy_env.insert(
-                0,
-                ("WEFT_PROXY_OTLP_ADDR".into(), receiver.addr().to_string()),
-            );
-            proxy_env.insert(1, ("WEFT_PROXY_TRACE_SAMPLING".into(), ratio.to_string()));
-        }
-        let proxy_env = &proxy_env[..];
+        // Before the user's settings, which may override them.
+        env.extend(proxy_env.iter().cloned());
+        let proxy_env = &env[..];
         let inject = |pod: &Pod, sa: &str| {
             let env = proxy_env_of(pod, sa, controller.as_ref(), identity.as_ref(), proxy_env)?;
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (&**k, &**v)).collect();

@@ -35,6 +35,10 @@ pub use relay::{BadCollectorAddr, CollectorAddr, RelayError, Relayed, relay};
 pub use span::{Scope, Span, SpanKind, Status, StatusCode, Value};
 pub use tree::{Node, Trace, render, traces};
 
+/// The port OTLP/gRPC collectors listen on by convention, and the receiver in an `otel` pod of
+/// the demo, the end-to-end tests and the benchmarks.
+pub const PORT: u16 = 4317;
+
 /// The trace headers an instrumented app copies from the request it serves onto the calls it
 /// makes, so the proxies on both sides join one trace: W3C, and B3 single and multi header.
 pub const TRACE_HEADERS: [&str; 7] = [

@@ -3,8 +3,11 @@
 //! controller reading the manifests from a directory, and a TrafficSplit to move.
 
 use crate::{
-    Controller, LocalIdentity, Network, Pod, Process, Sidecar, bin_path, controller::IdentityArgs,
-    manifests, metric_sum, otlp::Receiver, traffic::Request,
+    Controller, LocalIdentity, Network, Pod, Process, Sidecar, bin_path,
+    controller::IdentityArgs,
+    manifests, metric_sum,
+    otlp::{self, Receiver},
+    traffic::Request,
 };
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -29,8 +32,6 @@ pub const SERVED_BY: &str = "x-weft-demo-served-by";
 pub const CLIENT_ID: &str = "x-weft-demo-client-id";
 /// The service's DNS name.
 pub const WEB_HOST: &str = "web.shop.svc.cluster.local";
-/// The OTLP receiver's port in the `otel` pod.
-pub const OTLP_PORT: u16 = 4317;
 
 /// A running shop. Dropping it removes everything (the network's drop does).
 #[derive(Debug)]
@@ -118,9 +119,13 @@ impl Shop {
             .as_ref()
             .map(|id| IdentityArgs::new(id, options.leaf_lifetime));
         let controller = Controller::start(&net, &dir, args)?;
-        let otlp = match options.trace_sampling {
-            Some(_) => Some(Receiver::start_in(&net.pod("otel")?, OTLP_PORT)?),
-            None => None,
+        let (otlp, otlp_env) = match options.trace_sampling {
+            Some(sampling) => {
+                let receiver = Receiver::start_in(&net.pod("otel")?, otlp::PORT)?;
+                let env = receiver.proxy_env(sampling);
+                (Some(receiver), Vec::from(env))
+            }
+            None => (None, Vec::new()),
         };
         // Every pod calls the services by name, as in a cluster.
         let hosts = [
@@ -151,10 +156,7 @@ impl Shop {
             if let Some(id) = &identity {
                 env.extend(identity_env(id, &controller, NAMESPACE, sa, &pod.name)?);
             }
-            if let (Some(receiver), Some(ratio)) = (&otlp, options.trace_sampling) {
-                env.push(("WEFT_PROXY_OTLP_ADDR".into(), receiver.addr().to_string()));
-                env.push(("WEFT_PROXY_TRACE_SAMPLING".into(), ratio.to_string()));
-            }
+            env.extend(otlp_env.iter().cloned());
             env.extend(options.proxy_env.iter().cloned());
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (&**k, &**v)).collect();
             Ok(Sidecar::inject(pod, &[], &env)?)

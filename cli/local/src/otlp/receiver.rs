@@ -111,6 +111,16 @@ impl Receiver {
         format!("http://{}", self.addr())
     }
 
+    /// The settings that make a proxy export its spans here (`WEFT_PROXY_OTLP_ADDR`) and start
+    /// traces for `sampling` (0 to 1) of the requests that carry no trace context
+    /// (`WEFT_PROXY_TRACE_SAMPLING`).
+    pub fn proxy_env(&self, sampling: f64) -> [(String, String); 2] {
+        [
+            ("WEFT_PROXY_OTLP_ADDR".into(), self.addr().to_string()),
+            ("WEFT_PROXY_TRACE_SAMPLING".into(), sampling.to_string()),
+        ]
+    }
+
     /// Every span received so far, in the order they arrived.
     pub fn spans(&self) -> Vec<Span> {
         self.store.lock().spans.clone()

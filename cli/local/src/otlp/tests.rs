@@ -387,3 +387,15 @@ fn endpoint_is_loopback_for_an_unspecified_address() {
         )])
         .expect("reached on loopback");
 }
+
+#[test]
+fn proxy_env_points_a_proxy_at_the_receiver_with_its_sampling() {
+    let receiver = start();
+    assert_eq!(
+        receiver.proxy_env(0.25),
+        [
+            ("WEFT_PROXY_OTLP_ADDR".into(), receiver.addr().to_string()),
+            ("WEFT_PROXY_TRACE_SAMPLING".into(), "0.25".into()),
+        ]
+    );
+}
