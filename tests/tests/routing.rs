@@ -207,7 +207,7 @@ fn an_endpoint_that_goes_away_stops_getting_traffic_and_no_request_fails() {
     // The pod goes away as in Kubernetes: its endpoint is removed, then it is stopped.
     let destination_before = shop.updates("destination");
     let removed_at = Instant::now();
-    shop.set_v2_endpoint(false).expect("rewrite endpoints");
+    shop.set_web(false, &[]).expect("rewrite endpoints");
     assert!(
         shop.wait_update("destination", destination_before, Duration::from_secs(5))
             .is_some(),

@@ -223,28 +223,17 @@ impl Shop {
         manifests::write(&self.dir, name, text)
     }
 
-    /// Rewrites the cluster manifests; `with_v2: false` removes web-v2 from the `web` service's
-    /// endpoints (as when its pod goes away).
-    pub fn set_v2_endpoint(&self, with_v2: bool) -> std::io::Result<()> {
+    /// Rewrites the cluster manifests with the `web` Service as given: `with_v2: false` removes
+    /// web-v2 from its endpoints (as when its pod goes away), and `annotations` go on it (e.g.
+    /// `weft.dev/retry-budget`). Both are set each time, so a call undoes what an earlier one
+    /// set and this one does not repeat.
+    pub fn set_web(&self, with_v2: bool, annotations: &[(&str, &str)]) -> std::io::Result<()> {
         write_cluster(
             &self.dir,
             &self.client.pod,
             &self.v1.pod,
             &self.v2.pod,
             with_v2,
-            &[],
-        )
-    }
-
-    /// Rewrites the cluster manifests with `annotations` on the `web` Service (e.g.
-    /// `weft.dev/retry-budget`), both web pods in its endpoints.
-    pub fn annotate_web(&self, annotations: &[(&str, &str)]) -> std::io::Result<()> {
-        write_cluster(
-            &self.dir,
-            &self.client.pod,
-            &self.v1.pod,
-            &self.v2.pod,
-            true,
             annotations,
         )
     }

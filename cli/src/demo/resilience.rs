@@ -40,7 +40,7 @@ pub fn run(shop: &Shop) -> anyhow::Result<()> {
 
     // The default budget (retries up to 20% of requests, plus 10/s) is too small for a backend
     // that fails 30% of the time; this Service allows half.
-    shop.annotate_web(&[("weft.dev/retry-budget", BUDGET)])?;
+    shop.set_web(true, &[("weft.dev/retry-budget", BUDGET)])?;
     let updates = shop.policy_updates();
     shop.write_manifest("resilience.yaml", ROUTE)?;
     if shop
@@ -74,7 +74,7 @@ pub fn run(shop: &Shop) -> anyhow::Result<()> {
         bail!("the route timeout did not cut /slow: {tally:?} after {took:?}");
     }
     std::fs::remove_file(shop.dir.join("resilience.yaml"))?;
-    shop.annotate_web(&[])?;
+    shop.set_web(true, &[])?;
     println!();
     Ok(())
 }
