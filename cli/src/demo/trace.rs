@@ -163,16 +163,15 @@ fn rendered(spans: &[Span]) -> String {
     otlp::traces(spans).iter().map(otlp::render).collect()
 }
 
-/// Waits until no export has arrived for [`QUIET`] (at most a few seconds), so the spans of
-/// the last requests are in.
+/// Waits until no export has arrived for [`QUIET`] (at most [`PATIENCE`] in all), so the
+/// spans of the last requests are in.
 fn settle(receiver: &Receiver) {
     let deadline = Instant::now() + PATIENCE;
-    let (mut seen, mut since) = (receiver.requests(), Instant::now());
-    while Instant::now() < deadline && since.elapsed() < QUIET {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = receiver.requests();
-        if now != seen {
-            (seen, since) = (now, Instant::now());
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let next = receiver.requests() + 1;
+        if left.is_zero() || receiver.wait_for_requests(next, QUIET.min(left)).is_err() {
+            return;
         }
     }
 }
