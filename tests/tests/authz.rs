@@ -11,7 +11,6 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr},
-    sync::Mutex,
     time::Duration,
 };
 use weft_cli_local::{
@@ -19,9 +18,7 @@ use weft_cli_local::{
     shop::{self, CLIENT_ID, NAMESPACE, Options, PORT, Shop},
     traffic::{self, Request},
 };
-use weft_e2e::{assert_eventually, prerequisites_met};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+use weft_e2e::{assert_eventually, shop};
 
 /// How long a change in the files source may take to reach the sidecars.
 const PROPAGATION: Duration = Duration::from_secs(5);
@@ -30,16 +27,6 @@ const DEFAULT_POLICY: &str = "weft.dev/default-inbound-policy";
 
 /// What meshed callers dial to reach `web-v1` outside the matrix test (see the top of the file).
 const MESHED_TO_V1: Ipv4Addr = shop::WEB_V1_IP;
-
-fn shop(test: &str) -> Option<(std::sync::MutexGuard<'static, ()>, Shop)> {
-    if !prerequisites_met(test) {
-        return None;
-    }
-    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let shop = Shop::start_with(Options::default())
-        .unwrap_or_else(|e| panic!("{test}: set-up failed: {e}"));
-    Some((guard, shop))
-}
 
 /// A meshed pod running as ServiceAccount `sa`, known to the controller (its Pod in
 /// `<name>.yaml`, annotated as the injector would), with `extra` in its sidecar's environment.
@@ -154,7 +141,7 @@ const EXPECTED: [(&str, [u16; 5]); 3] = [
 
 #[test]
 fn the_authz_example_admits_exactly_what_it_says() {
-    let Some((_guard, shop)) = shop("authz_example") else {
+    let Some((_guard, shop)) = shop("authz_example", Options::default()) else {
         return;
     };
     let ops = meshed_caller(&shop, "ops", "ops", &[]);
@@ -270,7 +257,7 @@ fn as_expected(got: &Got, expect: Expect, id: Option<&str>) -> bool {
 
 #[test]
 fn each_default_policy_behaves_as_named_and_follows_the_annotations_live() {
-    let Some((_guard, shop)) = shop("default_policies") else {
+    let Some((_guard, shop)) = shop("default_policies", Options::default()) else {
         return;
     };
     let unmeshed = shop.net.pod("unmeshed").expect("pod");
@@ -434,7 +421,7 @@ fn closed(got: &Got) -> bool {
 
 #[test]
 fn an_opaque_server_closes_unauthorized_connections_and_admits_the_authorized() {
-    let Some((_guard, shop)) = shop("opaque_server") else {
+    let Some((_guard, shop)) = shop("opaque_server", Options::default()) else {
         return;
     };
     // Callers whose sidecars forward port 8080 as bytes, as they would for a TCP protocol:
@@ -581,7 +568,7 @@ fn raw_exchange(
 
 #[test]
 fn bytes_that_never_become_http_get_nowhere_on_an_http_server() {
-    let Some((_guard, shop)) = shop("bytes_that_never_become_http") else {
+    let Some((_guard, shop)) = shop("bytes_that_never_become_http", Options::default()) else {
         return;
     };
     shop.write_manifest("web-http1.yaml", OPEN_HTTP_SERVER)

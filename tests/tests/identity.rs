@@ -14,18 +14,7 @@ use weft_cli_local::{
     shop::{self, CLIENT_ID, NAMESPACE, Options, PORT, SERVED_BY, Shop},
     traffic::{self, Request, Traffic},
 };
-use weft_e2e::prerequisites_met;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn shop(test: &str, options: Options) -> Option<(std::sync::MutexGuard<'static, ()>, Shop)> {
-    if !prerequisites_met(test) {
-        return None;
-    }
-    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let shop = Shop::start_with(options).unwrap_or_else(|e| panic!("{test}: set-up failed: {e}"));
-    Some((guard, shop))
-}
+use weft_e2e::shop;
 
 /// A meshed pod and a Service over it, written as a manifest the controller reads: the
 /// client's sidecar will expect the pod to prove `sa`'s identity.

@@ -11,22 +11,19 @@ use hyper::body::Frame;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use std::{
     net::{IpAddr, Ipv4Addr},
-    sync::{Mutex, MutexGuard, atomic::Ordering},
+    sync::{MutexGuard, atomic::Ordering},
     time::{Duration, Instant},
 };
 use weft_cli_local::{
     Background, Pod, manifests, metric_sum,
-    shop::{NAMESPACE, Shop},
+    shop::{NAMESPACE, Options, Shop},
     traffic::{self, Request, Traffic},
 };
 use weft_e2e::{
     assert_eventually,
     faulty::{Faulty, FaultyGrpc, SERVED_BY},
-    prerequisites_met,
 };
 use weft_proto::{destination, identity};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The faulty HTTP apps' port in both web pods.
 const HTTP: u16 = 8085;
@@ -45,11 +42,7 @@ struct Fixture {
 }
 
 fn fixture(test: &str) -> Option<Fixture> {
-    if !prerequisites_met(test) {
-        return None;
-    }
-    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let shop = Shop::start((100, 0), &[]).unwrap_or_else(|e| panic!("{test}: set-up failed: {e}"));
+    let (guard, shop) = weft_e2e::shop(test, Options::default())?;
     let (v1, v2) = (Faulty::new("web-v1"), Faulty::new("web-v2"));
     let (g1, g2) = (FaultyGrpc::new("web-v1"), FaultyGrpc::new("web-v2"));
     let apps = vec![

@@ -5,23 +5,21 @@
 //! time because they check timings and splits that a saturated 2-core machine would blur.
 
 use std::{
-    sync::Mutex,
+    sync::MutexGuard,
     time::{Duration, Instant},
 };
 use weft_cli_local::{
-    shop::Shop,
+    shop::{Options, Shop},
     traffic::{self, Traffic},
 };
-use weft_e2e::{assert_eventually, prerequisites_met};
+use weft_e2e::assert_eventually;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn shop(test: &str, weights: (u32, u32)) -> Option<(std::sync::MutexGuard<'static, ()>, Shop)> {
-    if !prerequisites_met(test) {
-        return None;
-    }
-    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let shop = Shop::start(weights, &[]).unwrap_or_else(|e| panic!("{test}: set-up failed: {e}"));
+fn shop(test: &str, weights: (u32, u32)) -> Option<(MutexGuard<'static, ()>, Shop)> {
+    let options = Options {
+        weights,
+        ..Options::default()
+    };
+    let (guard, shop) = weft_e2e::shop(test, options)?;
     // The first request makes the client's sidecar watch the service.
     let first = traffic::tally(&shop.client.pod, &Shop::web_request("/"), 1, 1);
     assert_eq!(

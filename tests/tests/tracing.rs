@@ -5,7 +5,7 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr},
-    sync::{Mutex, MutexGuard},
+    sync::MutexGuard,
     time::Duration,
 };
 use weft_cli_local::{
@@ -14,9 +14,7 @@ use weft_cli_local::{
     shop::{self, NAMESPACE, Options, Shop},
     traffic::{self, Request},
 };
-use weft_e2e::{chain::Chain, prerequisites_met};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+use weft_e2e::chain::Chain;
 
 const CHAIN_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 30);
 const CHAIN_PORT: u16 = 8087;
@@ -31,16 +29,12 @@ struct Fixture {
 }
 
 fn fixture(test: &str) -> Option<Fixture> {
-    if !prerequisites_met(test) {
-        return None;
-    }
-    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let shop = Shop::start_with(Options {
+    let options = Options {
         trace_sampling: Some(1.0),
         proxy_env: vec![("WEFT_PROXY_ACCESS_LOG".into(), "json".into())],
         ..Options::default()
-    })
-    .unwrap_or_else(|e| panic!("{test}: set-up failed: {e}"));
+    };
+    let (guard, shop) = weft_e2e::shop(test, options)?;
     let chain = Chain::new(
         &format!("http://{}:{}/", shop::WEB_V2_IP, shop::PORT),
         "web-v2.shop.svc.cluster.local:8080",
