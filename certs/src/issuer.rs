@@ -12,6 +12,7 @@ use rcgen::{
 };
 use rustls_pki_types::CertificateDer;
 use std::time::{Duration, SystemTime};
+use x509_parser::certificate::X509Certificate;
 
 /// The controller's issuer: a Ca whose cert is signed by one of the anchors (checked on load:
 /// signature verified, not expired). `cert_pem` may hold the issuer cert followed by further
@@ -58,17 +59,7 @@ impl Issuer {
             .iter()
             .map(|der| cert::parse("issuer chain certificate", der))
             .collect::<Result<Vec<_>, _>>()?;
-        // The CA `n` steps above the issuer has `n` intermediate CAs (the issuer among them)
-        // below it; its pathLenConstraint must allow that.
-        for (below, pair) in parsed.windows(2).enumerate() {
-            cert::check_ca(&pair[1])?;
-            cert::check_validity(&pair[1], now)?;
-            cert::check_path_len(&pair[1], below + 1)?;
-            cert::check_signed_by(&pair[0], &pair[1])?;
-        }
-        if let Some(last) = parsed.last() {
-            anchors.check_signed(last, parsed.len())?;
-        }
+        check_issuer_chain(&parsed, anchors, now)?;
         Ok(Issuer { ca, chain })
     }
 
@@ -117,6 +108,31 @@ impl Issuer {
     pub fn chain(&self) -> &[CertificateDer<'static>] {
         &self.chain
     }
+}
+
+/// Checks an issuer chain (issuer first, then further intermediates, no anchor): each
+/// certificate is a CA within its validity at `now`, signed by the next, and the last by one
+/// of `anchors`; every CA's pathLenConstraint allows the intermediates below it. `weft check`
+/// and [`Issuer::load`] both run it, so the check passes what the controller loads.
+pub(crate) fn check_issuer_chain(
+    parsed: &[X509Certificate<'_>],
+    anchors: &TrustAnchors,
+    now: SystemTime,
+) -> Result<(), CertError> {
+    for cert in parsed {
+        cert::check_ca(cert)?;
+        cert::check_validity(cert, now)?;
+    }
+    // The CA `n` steps above the issuer has `n` intermediate CAs (the issuer among them)
+    // below it; its pathLenConstraint must allow that.
+    for (below, pair) in parsed.windows(2).enumerate() {
+        cert::check_path_len(&pair[1], below + 1)?;
+        cert::check_signed_by(&pair[0], &pair[1])?;
+    }
+    if let Some(last) = parsed.last() {
+        anchors.check_signed(last, parsed.len())?;
+    }
+    Ok(())
 }
 
 /// The parameters of a workload's leaf certificate.

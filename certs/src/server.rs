@@ -5,7 +5,9 @@
 use crate::{
     CertError,
     ca::{CLOCK_SKEW, Ca, CaFiles, random_serial, self_signed, until},
-    cert, pem,
+    cert,
+    issuer::check_issuer_chain,
+    pem,
 };
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -174,8 +176,9 @@ pub fn check_server_cert(
 
 /// Checks an issuer from its certificates alone, as `weft check` sees it: the first
 /// certificate of `cert_pem` (then any further intermediates) is a CA within its validity at
-/// `now`, each signed by the next, the last by one of `anchors`. Returns the issuer's subject
-/// and the end of its validity.
+/// `now`, each signed by the next, the last by one of `anchors`, within every CA's
+/// pathLenConstraint (as [`Issuer::load`](crate::Issuer::load) checks it). Returns the
+/// issuer's subject and the end of its validity.
 pub fn check_issuer_cert(
     cert_pem: &str,
     anchors: &crate::TrustAnchors,
@@ -189,20 +192,13 @@ pub fn check_issuer_cert(
         .iter()
         .map(|der| cert::parse("issuer certificate", der))
         .collect::<Result<Vec<_>, _>>()?;
-    let (Some(first), Some(last)) = (parsed.first(), parsed.last()) else {
+    let Some(first) = parsed.first() else {
         return Err(CertError::Pem {
             what: "issuer certificate".to_string(),
             reason: "holds no certificate besides the trust anchors".to_string(),
         });
     };
-    for cert in &parsed {
-        cert::check_ca(cert)?;
-        cert::check_validity(cert, now)?;
-    }
-    for pair in parsed.windows(2) {
-        cert::check_signed_by(&pair[0], &pair[1])?;
-    }
-    anchors.check_signed(last, parsed.len())?;
+    check_issuer_chain(&parsed, anchors, now)?;
     Ok((
         cert::subject(first),
         cert::system_time(first.validity().not_after),

@@ -88,4 +88,21 @@ fn issuer_is_checked_from_its_certificate_alone() {
     let err =
         check_issuer_cert(&pki.issuer_files.cert_pem, &pki.anchors, now + 2 * YEAR).unwrap_err();
     assert!(matches!(err, CertError::Expired { .. }), "{err}");
+
+    // An issuer below the standard one (pathlen 0) is refused, as the controller refuses it.
+    let issuer_ca = Ca::from_pem(&pki.issuer_files.cert_pem, &pki.issuer_files.key_pem).unwrap();
+    let too_deep = generate_issuer(&issuer_ca, "cluster.local", DAY).unwrap();
+    let bundle = format!("{}{}", too_deep.cert_pem, pki.issuer_files.cert_pem);
+    let err = check_issuer_cert(&bundle, &pki.anchors, now).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CertError::PathLen {
+                path_len: 0,
+                below: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
