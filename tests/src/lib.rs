@@ -12,23 +12,10 @@ pub mod mesh;
 use std::sync::{Mutex, MutexGuard};
 use weft_cli_local::shop::{Options, Shop};
 
+pub use weft_cli_local::prerequisites_met;
+
 /// Held by each test of a test binary while its shop runs.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Whether this host can run the end-to-end tests. In CI (`CI=true`) a missing prerequisite
-/// fails the test; elsewhere the test says why it does not run and returns.
-pub fn prerequisites_met(test: &str) -> bool {
-    match weft_cli_local::check_prerequisites() {
-        Ok(()) => true,
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{test}: e2e prerequisites missing in CI: {e}")
-        }
-        Err(e) => {
-            eprintln!("{test}: not run here: {e}");
-            false
-        }
-    }
-}
 
 /// A shop set up as `options` say, for `test`, and the lock that runs the shop tests of a test
 /// binary one at a time: they check timings and counts that a saturated 2-core machine would

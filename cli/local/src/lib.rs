@@ -29,7 +29,7 @@ pub use cmd::{CmdError, run};
 pub use controller::{Controller, ControllerError};
 pub use http::{get, metric_sum};
 pub use identity::{IdentityError, LocalIdentity};
-pub use network::{Network, NetworkError, check_prerequisites};
+pub use network::{Network, NetworkError, check_prerequisites, prerequisites_met};
 pub use pod::{Background, Pod};
 pub use process::Process;
 pub use sidecar::{PROXY_UID, Sidecar, SidecarError};

@@ -64,6 +64,22 @@ pub fn check_prerequisites() -> Result<(), NetworkError> {
     Ok(())
 }
 
+/// Whether this host can run a test that needs local mode (see [`check_prerequisites`]). In CI
+/// (`CI=true`) a missing prerequisite fails the test: this panics, naming `test`. Elsewhere the
+/// test says why it does not run, and should return.
+pub fn prerequisites_met(test: &str) -> bool {
+    match check_prerequisites() {
+        Ok(()) => true,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{test}: local-mode prerequisites missing in CI: {e}")
+        }
+        Err(e) => {
+            eprintln!("{test}: not run here: {e}");
+            false
+        }
+    }
+}
+
 /// A bridge and the pods on it. Dropping it removes everything it made.
 #[derive(Debug)]
 pub struct Network {
