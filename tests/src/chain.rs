@@ -17,7 +17,7 @@ use std::{
 };
 use tokio::net::TcpListener;
 
-use weft_cli_local::otlp::TRACE_HEADERS;
+use weft_cli_local::otlp;
 
 /// Calls `downstream` (a URL, with `host` as its Host header) for every request.
 #[derive(Clone, Debug)]
@@ -79,12 +79,10 @@ impl Chain {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(req.headers().clone());
-        let mut call = http::Request::get(&self.downstream).header(http::header::HOST, &self.host);
-        for name in TRACE_HEADERS {
-            if let Some(v) = req.headers().get(name) {
-                call = call.header(name, v);
-            }
-        }
+        let call = otlp::forward_trace_headers(
+            req.headers(),
+            http::Request::get(&self.downstream).header(http::header::HOST, &self.host),
+        );
         let status = match call.body(Empty::new()) {
             Ok(call) => match client.request(call).await {
                 Ok(rsp) => {

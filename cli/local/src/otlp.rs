@@ -50,3 +50,17 @@ pub const TRACE_HEADERS: [&str; 7] = [
     "x-b3-parentspanid",
     "x-b3-sampled",
 ];
+
+/// Copies every value of each of the [`TRACE_HEADERS`] in `from` (the request an app serves)
+/// onto `to` (a call it makes), and nothing else.
+pub fn forward_trace_headers(
+    from: &http::HeaderMap,
+    mut to: http::request::Builder,
+) -> http::request::Builder {
+    for name in TRACE_HEADERS {
+        for value in from.get_all(name) {
+            to = to.header(name, value);
+        }
+    }
+    to
+}

@@ -11,7 +11,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
 };
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
-use weft_cli_local::otlp::TRACE_HEADERS;
+use weft_cli_local::otlp;
 
 /// `weft demo-app` arguments.
 #[derive(Debug, clap::Args)]
@@ -131,12 +131,7 @@ impl App {
                 "no backend to check out with\n".into(),
             );
         };
-        let mut call = Request::get(backend.clone());
-        for name in TRACE_HEADERS {
-            for value in headers.get_all(name) {
-                call = call.header(name, value);
-            }
-        }
+        let call = otlp::forward_trace_headers(headers, Request::get(backend.clone()));
         let answer = match call.body(Empty::new()) {
             Ok(call) => tokio::time::timeout(BACKEND_TIMEOUT, async {
                 let rsp = self
