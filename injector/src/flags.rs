@@ -2,7 +2,15 @@
 //! by `weft-injector` and `weft inject` so both mesh a pod the same way.
 
 use std::path::{Path, PathBuf};
-use weft_injector_patch::{Config, Resources, quantity};
+use weft_injector_patch::{
+    Config, Resources,
+    config::{
+        DEFAULT_CONTROLLER_ADDR, DEFAULT_IDENTITY_ADDR, DEFAULT_IMAGE_PULL_POLICY,
+        DEFAULT_NATIVE_SIDECARS, DEFAULT_PROXY_CPU_REQUEST, DEFAULT_PROXY_LOG_LEVEL,
+        DEFAULT_PROXY_MEMORY_LIMIT, DEFAULT_PROXY_MEMORY_REQUEST,
+    },
+    quantity,
+};
 
 /// The registry Weft's images are published to, unless `--image-registry` says otherwise.
 pub const DEFAULT_REGISTRY: &str = "ghcr.io/weft-mesh";
@@ -54,7 +62,7 @@ pub struct InjectFlags {
     #[arg(long, env = "WEFT_INJECTOR_INIT_IMAGE")]
     pub init_image: Option<String>,
     /// The image pull policy of the injected containers.
-    #[arg(long, env = "WEFT_INJECTOR_IMAGE_PULL_POLICY", default_value = "IfNotPresent",
+    #[arg(long, env = "WEFT_INJECTOR_IMAGE_PULL_POLICY", default_value = DEFAULT_IMAGE_PULL_POLICY,
           value_parser = ["IfNotPresent", "Always", "Never"])]
     pub image_pull_policy: String,
     /// CNI mode: the Weft CNI plugin redirects traffic, so no weft-init container is added.
@@ -62,22 +70,14 @@ pub struct InjectFlags {
     pub cni: bool,
     /// Add the proxy as a native sidecar (Kubernetes 1.29+); false: as a regular first
     /// container whose postStart hook waits until it is ready.
-    #[arg(long, env = "WEFT_INJECTOR_NATIVE_SIDECARS", default_value_t = true,
+    #[arg(long, env = "WEFT_INJECTOR_NATIVE_SIDECARS", default_value_t = DEFAULT_NATIVE_SIDECARS,
           action = clap::ArgAction::Set, value_name = "BOOL")]
     pub native_sidecars: bool,
     /// The controller's destination and policy gRPC address.
-    #[arg(
-        long,
-        env = "WEFT_INJECTOR_CONTROLLER_ADDR",
-        default_value = "weft-controller.weft-system.svc.cluster.local:8086"
-    )]
+    #[arg(long, env = "WEFT_INJECTOR_CONTROLLER_ADDR", default_value = DEFAULT_CONTROLLER_ADDR)]
     pub controller_addr: String,
     /// The controller's identity gRPC address.
-    #[arg(
-        long,
-        env = "WEFT_INJECTOR_IDENTITY_ADDR",
-        default_value = "weft-controller.weft-system.svc.cluster.local:8080"
-    )]
+    #[arg(long, env = "WEFT_INJECTOR_IDENTITY_ADDR", default_value = DEFAULT_IDENTITY_ADDR)]
     pub identity_addr: String,
     /// The mesh's trust domain.
     #[arg(long, env = "WEFT_INJECTOR_TRUST_DOMAIN", default_value = weft_certs::DEFAULT_TRUST_DOMAIN)]
@@ -91,14 +91,10 @@ pub struct InjectFlags {
     #[arg(long, env = "WEFT_INJECTOR_OTLP_ADDR")]
     pub otlp_addr: Option<String>,
     /// The proxies' log filter, unless a pod sets weft.dev/proxy-log-level.
-    #[arg(
-        long,
-        env = "WEFT_INJECTOR_PROXY_LOG_LEVEL",
-        default_value = "warn,weft_proxy=info"
-    )]
+    #[arg(long, env = "WEFT_INJECTOR_PROXY_LOG_LEVEL", default_value = DEFAULT_PROXY_LOG_LEVEL)]
     pub proxy_log_level: String,
     /// The proxy's CPU request (empty: none).
-    #[arg(long, env = "WEFT_INJECTOR_PROXY_CPU_REQUEST", default_value = "100m")]
+    #[arg(long, env = "WEFT_INJECTOR_PROXY_CPU_REQUEST", default_value = DEFAULT_PROXY_CPU_REQUEST)]
     pub proxy_cpu_request: String,
     /// The proxy's CPU limit (empty: none).
     #[arg(long, env = "WEFT_INJECTOR_PROXY_CPU_LIMIT", default_value = "")]
@@ -107,14 +103,14 @@ pub struct InjectFlags {
     #[arg(
         long,
         env = "WEFT_INJECTOR_PROXY_MEMORY_REQUEST",
-        default_value = "20Mi"
+        default_value = DEFAULT_PROXY_MEMORY_REQUEST
     )]
     pub proxy_memory_request: String,
     /// The proxy's memory limit (empty: none).
     #[arg(
         long,
         env = "WEFT_INJECTOR_PROXY_MEMORY_LIMIT",
-        default_value = "250Mi"
+        default_value = DEFAULT_PROXY_MEMORY_LIMIT
     )]
     pub proxy_memory_limit: String,
 }
@@ -202,4 +198,26 @@ fn resource(flag: &'static str, value: &str) -> Result<Option<String>, FlagError
             value: value.to_string(),
             why,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        inject: InjectFlags,
+    }
+
+    #[test]
+    fn the_default_flags_are_the_default_config() {
+        let flags = Flags::try_parse_from(["weft-injector"]).expect("no flag is required");
+        let config = flags.inject.config().expect("the defaults are valid");
+        assert_eq!(
+            config,
+            Config::new(DEFAULT_REGISTRY, env!("CARGO_PKG_VERSION"))
+        );
+    }
 }

@@ -28,6 +28,24 @@ pub const TOKEN_DIR: &str = "/var/run/secrets/weft.dev/identity";
 /// The writable `/run` of `weft-init` (iptables' lock file), its root being read-only.
 pub const XTABLES_VOLUME: &str = "weft-init-xtables";
 
+/// The image pull policy of the injected containers, unless configured.
+pub const DEFAULT_IMAGE_PULL_POLICY: &str = "IfNotPresent";
+/// Whether the proxy runs as a native sidecar, unless configured.
+pub const DEFAULT_NATIVE_SIDECARS: bool = true;
+/// The controller's destination and policy gRPC address: its Service in
+/// [`CONTROL_PLANE_NAMESPACE`].
+pub const DEFAULT_CONTROLLER_ADDR: &str = "weft-controller.weft-system.svc.cluster.local:8086";
+/// The controller's identity gRPC address: its Service in [`CONTROL_PLANE_NAMESPACE`].
+pub const DEFAULT_IDENTITY_ADDR: &str = "weft-controller.weft-system.svc.cluster.local:8080";
+/// The proxy's log filter, unless configured or set by the pod.
+pub const DEFAULT_PROXY_LOG_LEVEL: &str = "warn,weft_proxy=info";
+/// The proxy's CPU request, unless configured or set by the pod.
+pub const DEFAULT_PROXY_CPU_REQUEST: &str = "100m";
+/// The proxy's memory request, unless configured or set by the pod.
+pub const DEFAULT_PROXY_MEMORY_REQUEST: &str = "20Mi";
+/// The proxy's memory limit, unless configured or set by the pod.
+pub const DEFAULT_PROXY_MEMORY_LIMIT: &str = "250Mi";
+
 /// Everything the injection depends on besides the pod and its namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -83,20 +101,19 @@ impl Config {
     /// `weft-system`, native sidecars, `weft-init`, and no trust anchors yet.
     pub fn new(registry: &str, version: &str) -> Self {
         let registry = registry.trim_end_matches('/');
-        let controller = format!("weft-controller.{CONTROL_PLANE_NAMESPACE}.svc.cluster.local");
         Self {
             proxy_image: format!("{registry}/weft-proxy:{version}"),
             init_image: format!("{registry}/weft-init:{version}"),
-            image_pull_policy: "IfNotPresent".to_string(),
+            image_pull_policy: DEFAULT_IMAGE_PULL_POLICY.to_string(),
             proxy_version: version.to_string(),
             cni: false,
-            native_sidecars: true,
-            controller_addr: format!("{controller}:8086"),
-            identity_addr: format!("{controller}:8080"),
-            trust_domain: "cluster.local".to_string(),
+            native_sidecars: DEFAULT_NATIVE_SIDECARS,
+            controller_addr: DEFAULT_CONTROLLER_ADDR.to_string(),
+            identity_addr: DEFAULT_IDENTITY_ADDR.to_string(),
+            trust_domain: weft_certs::DEFAULT_TRUST_DOMAIN.to_string(),
             trust_anchors: None,
             otlp_addr: None,
-            proxy_log_level: "warn,weft_proxy=info".to_string(),
+            proxy_log_level: DEFAULT_PROXY_LOG_LEVEL.to_string(),
             proxy_resources: Resources::proxy_default(),
             await_command: "/usr/local/bin/weft-await".to_string(),
         }
@@ -108,10 +125,22 @@ impl Resources {
     /// has no CPU limit (a CPU limit throttles every request of the pod when it is reached).
     pub fn proxy_default() -> Self {
         Self {
-            cpu_request: Some("100m".to_string()),
+            cpu_request: Some(DEFAULT_PROXY_CPU_REQUEST.to_string()),
             cpu_limit: None,
-            memory_request: Some("20Mi".to_string()),
-            memory_limit: Some("250Mi".to_string()),
+            memory_request: Some(DEFAULT_PROXY_MEMORY_REQUEST.to_string()),
+            memory_limit: Some(DEFAULT_PROXY_MEMORY_LIMIT.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_addresses_are_the_controllers_service_in_the_control_plane_namespace() {
+        let service = format!("weft-controller.{CONTROL_PLANE_NAMESPACE}.svc.cluster.local");
+        assert_eq!(DEFAULT_CONTROLLER_ADDR, format!("{service}:8086"));
+        assert_eq!(DEFAULT_IDENTITY_ADDR, format!("{service}:8080"));
     }
 }
