@@ -13,7 +13,9 @@ use std::{path::PathBuf, time::Duration};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The kubeconfig file [default: $KUBECONFIG, else ~/.kube/config, else in-cluster].
-    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    // Not `env = "KUBECONFIG"`: it may list several files (`a:b`), which kube reads and merges
+    // as kubectl does when no file is given, but which is no path.
+    #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context [default: its current context].
     #[arg(long, env = "WEFT_CHECK_CONTEXT")]
