@@ -123,14 +123,10 @@ fn secrets(certs: &Certs) -> Result<Vec<Doc>, InstallError> {
             .map_err(|e| InstallError::Manifest(format!("{what}: {e}")))
     };
     Ok(vec![
-        made(
-            "the trust anchors",
-            serde_yaml_ng::to_value(&anchors).map(|v| with_kind(v, "v1", "ConfigMap")),
-        )?,
+        made("the trust anchors", serde_yaml_ng::to_value(&anchors))?,
         made(
             "the controller's issuer (private key)",
-            serde_yaml_ng::to_value(tls(ISSUER, &certs.issuer.cert_pem, &certs.issuer.key_pem))
-                .map(|v| with_kind(v, "v1", "Secret")),
+            serde_yaml_ng::to_value(tls(ISSUER, &certs.issuer.cert_pem, &certs.issuer.key_pem)),
         )?,
         made(
             "the injector's serving certificate (private key)",
@@ -138,25 +134,9 @@ fn secrets(certs: &Certs) -> Result<Vec<Doc>, InstallError> {
                 WEBHOOK_TLS,
                 &certs.webhook.cert_pem,
                 &certs.webhook.key_pem,
-            ))
-            .map(|v| with_kind(v, "v1", "Secret")),
+            )),
         )?,
     ])
-}
-
-/// k8s-openapi writes no `apiVersion`/`kind` for a bare struct: put them first.
-fn with_kind(value: Yaml, api_version: &str, kind: &str) -> Yaml {
-    let mut out = serde_yaml_ng::Mapping::new();
-    out.insert("apiVersion".into(), api_version.into());
-    out.insert("kind".into(), kind.into());
-    if let Yaml::Mapping(map) = value {
-        for (k, v) in map {
-            if k.as_str() != Some("apiVersion") && k.as_str() != Some("kind") {
-                out.insert(k, v);
-            }
-        }
-    }
-    Yaml::Mapping(out)
 }
 
 /// Applies the options to a document of `deploy/`.
