@@ -10,7 +10,7 @@ use std::{
 };
 use weft_cli_local::{
     Background, manifests, metric_sum,
-    otlp::{Span, SpanKind},
+    otlp::{self, Span, SpanKind},
     shop::{self, NAMESPACE, Options, Shop},
     traffic::{self, Request},
 };
@@ -85,11 +85,11 @@ impl Fixture {
     /// The trace id of the last request the chain app received.
     fn last_trace_id(&self) -> String {
         let headers = self.chain.received().pop().expect("the app got a request");
-        let traceparent = headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .expect("the app got a traceparent");
-        traceparent[3..35].to_string()
+        assert!(
+            headers.contains_key("traceparent"),
+            "the app got no traceparent: {headers:?}"
+        );
+        otlp::trace_id(&headers).expect("the traceparent has a trace id")
     }
 
     /// Waits for the spans of `trace_id` from all four hops.

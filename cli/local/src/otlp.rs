@@ -64,3 +64,18 @@ pub fn forward_trace_headers(
     }
     to
 }
+
+/// The trace id of the context a request carries, in lower case: W3C `traceparent` first, then
+/// B3 (`x-b3-traceid`, then single-header `b3`). `None` without one, or if the first of those
+/// present has no trace id.
+pub fn trace_id(headers: &http::HeaderMap) -> Option<String> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let id = if let Some(traceparent) = header("traceparent") {
+        traceparent.split('-').nth(1)?
+    } else if let Some(id) = header("x-b3-traceid") {
+        id
+    } else {
+        header("b3")?.split('-').next()?
+    };
+    Some(id.to_ascii_lowercase())
+}

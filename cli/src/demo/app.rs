@@ -115,7 +115,7 @@ impl App {
             .unwrap_or(HeaderValue::from_static("-"));
         rsp.headers_mut().insert(CLIENT_ID, client);
         if path == "/checkout" {
-            let trace_id = trace_id(headers).unwrap_or_else(|| "-".to_string());
+            let trace_id = otlp::trace_id(headers).unwrap_or_else(|| "-".to_string());
             if let Ok(value) = HeaderValue::from_str(&trace_id) {
                 rsp.headers_mut().insert(TRACE_ID, value);
             }
@@ -167,17 +167,4 @@ impl App {
             ),
         }
     }
-}
-
-/// The trace id of the caller's context: W3C `traceparent` first, then B3.
-fn trace_id(headers: &HeaderMap) -> Option<String> {
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let id = if let Some(traceparent) = header("traceparent") {
-        traceparent.split('-').nth(1)?
-    } else if let Some(id) = header("x-b3-traceid") {
-        id
-    } else {
-        header("b3")?.split('-').next()?
-    };
-    Some(id.to_ascii_lowercase())
 }

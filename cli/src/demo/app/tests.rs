@@ -1,7 +1,7 @@
 //! `/checkout` against a backend on loopback: the trace headers go on and nothing else, the
-//! answer carries the backend's and the trace id; and the trace id read from W3C and B3.
+//! answer carries the backend's and the trace id.
 
-use super::{App, TRACE_ID, trace_id};
+use super::{App, TRACE_ID};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
@@ -126,30 +126,4 @@ async fn checkout_without_a_backend_or_reaching_none_fails() {
         body.starts_with(&format!("web-v1: cannot call {uri}: ")),
         "{body}"
     );
-}
-
-#[test]
-fn the_trace_id_comes_from_traceparent_then_b3() {
-    let id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    for (pairs, expected) in [
-        (
-            &[
-                (
-                    "traceparent",
-                    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-                ),
-                ("x-b3-traceid", "ffffffffffffffffffffffffffffffff"),
-            ][..],
-            Some(id),
-        ),
-        (&[("x-b3-traceid", id), ("b3", "ff-ff-1")][..], Some(id)),
-        (
-            &[("b3", "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1")][..],
-            Some(id),
-        ),
-        (&[("traceparent", "garbage")][..], None),
-        (&[][..], None),
-    ] {
-        assert_eq!(trace_id(&headers(pairs)).as_deref(), expected, "{pairs:?}");
-    }
 }
