@@ -93,25 +93,20 @@ impl Fixture {
     }
 
     /// Waits for the spans of `trace_id` from all four hops.
-    fn trace(&self, trace_id: Option<&str>) -> Vec<Span> {
+    fn trace(&self, trace_id: &str) -> Vec<Span> {
+        let of_trace = |spans: &[Span]| -> Vec<Span> {
+            spans
+                .iter()
+                .filter(|s| s.trace_id == trace_id)
+                .cloned()
+                .collect()
+        };
         let spans = self
             .receiver()
-            .wait_for(
-                |spans| {
-                    spans
-                        .iter()
-                        .filter(|s| trace_id.is_none_or(|t| s.trace_id == t))
-                        .count()
-                        >= 4
-                },
-                PATIENCE,
-            )
+            .wait_for(|spans| of_trace(spans).len() >= 4, PATIENCE)
             .unwrap_or_else(|e| {
-                let got: Vec<String> = self
-                    .receiver()
-                    .spans()
+                let got: Vec<String> = of_trace(&self.receiver().spans())
                     .iter()
-                    .filter(|s| trace_id.is_none_or(|t| s.trace_id == t))
                     .map(|s| format!("{} {}", s.service_name().unwrap_or("?"), s.kind))
                     .collect();
                 let counters = |m: String| {
@@ -126,10 +121,7 @@ impl Fixture {
                     self.logs()
                 )
             });
-        spans
-            .into_iter()
-            .filter(|s| trace_id.is_none_or(|t| s.trace_id == t))
-            .collect()
+        of_trace(&spans)
     }
 
     fn logs(&self) -> String {
@@ -161,7 +153,7 @@ fn one_request_is_one_trace_of_correctly_parented_spans_from_every_proxy() {
     };
     let tally = f.call(&[]);
     assert_eq!(tally.failures, 0, "{:?}", tally.errors);
-    let spans = f.trace(Some(&f.last_trace_id()));
+    let spans = f.trace(&f.last_trace_id());
     assert_eq!(spans.len(), 4, "one span per hop: {spans:#?}");
     let trace = &spans[0].trace_id;
     assert!(
@@ -300,7 +292,7 @@ fn b3_and_w3c_callers_are_joined_and_an_unsampled_parent_makes_no_spans() {
     for (what, headers) in cases {
         f.receiver().clear();
         assert_eq!(f.call(&headers).failures, 0, "{what}");
-        let spans = f.trace(Some(TRACE));
+        let spans = f.trace(TRACE);
         assert_eq!(spans.len(), 4, "{what}: {spans:#?}");
         let root = find(&spans, "client.shop", SpanKind::Client);
         assert_eq!(
@@ -339,7 +331,7 @@ fn b3_and_w3c_callers_are_joined_and_an_unsampled_parent_makes_no_spans() {
     );
     // A sampled request afterwards shows export works; by then the unsampled one would be in.
     assert_eq!(f.call(&[]).failures, 0);
-    f.trace(Some(&f.last_trace_id()));
+    f.trace(&f.last_trace_id());
     let spans = f.receiver().spans();
     let unsampled_spans: Vec<&Span> = spans
         .iter()
@@ -387,7 +379,7 @@ fn with_the_collector_down_traffic_is_unaffected_and_drops_are_counted() {
         .resume()
         .expect("resume");
     assert_eq!(f.call(&[]).failures, 0);
-    let spans = f.trace(Some(&f.last_trace_id()));
+    let spans = f.trace(&f.last_trace_id());
     assert_eq!(spans.len(), 4);
     let exported = metric_sum(&f.shop.client.metrics(), "trace_spans_exported_total", &[]);
     assert!(exported >= 500.0, "exported {exported}");
