@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::time::Instant;
-use weft_bench::parse_duration;
+use weft_bench::{Latency, Rate, parse_duration};
 use weft_injector::{CertFiles, Limits, StaticNamespaces, Webhook};
 use weft_injector_patch::{Config, Injector};
 
@@ -31,7 +31,7 @@ const NAME: &str = "weft-injector.weft-system.svc";
 struct Args {
     /// Requests per second, or `max` for closed loop.
     #[arg(long, env = "WEFT_BENCH_INJECTOR_RATE", default_value = "500")]
-    rate: String,
+    rate: Rate,
     /// How long to measure.
     #[arg(long, env = "WEFT_BENCH_INJECTOR_DURATION", default_value = "10s", value_parser = parse_duration)]
     duration: Duration,
@@ -48,15 +48,6 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rate = match args.rate.as_str() {
-        "max" => None,
-        n => Some(
-            n.parse::<u32>()
-                .ok()
-                .filter(|r| *r > 0)
-                .context("--rate: a whole number above 0, or max")?,
-        ),
-    };
     if args.connections == 0 {
         bail!("--connections: at least 1");
     }
@@ -105,23 +96,24 @@ fn main() -> anyhow::Result<()> {
             "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"}}
     });
     let body = Bytes::from(serde_json::to_vec(&review)?);
+    let review_len = body.len();
     let client = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let report = client.block_on(load(&args, rate, addr, &ca.cert_pem, body))?;
+    let report = client.block_on(load(&args, addr, &ca.cert_pem, body))?;
     println!(
         "weft-injector over HTTPS (HTTP/1.1 keep-alive) at {} over {} connections for {:?} (warmup {:?}), {} server thread(s)",
-        rate.map_or("max (closed loop)".to_string(), |r| format!(
-            "{r} req/s open loop"
-        )),
+        match args.rate {
+            Rate::PerSecond(_) => format!("{} open loop", args.rate),
+            Rate::Max => "max (closed loop)".to_string(),
+        },
         args.connections,
         args.duration,
         args.warmup,
         args.server_threads,
     );
     println!(
-        "  review      {} bytes in, a {}-operation patch out",
-        review.to_string().len(),
+        "  review      {review_len} bytes in, a {}-operation patch out",
         report.ops
     );
     println!(
@@ -132,14 +124,10 @@ fn main() -> anyhow::Result<()> {
         "  throughput  {:.0} req/s",
         report.latency.len() as f64 / args.duration.as_secs_f64()
     );
-    let ms = |q: f64| report.latency.value_at_quantile(q) as f64 / 1000.0;
+    let l = Latency::from_histogram(&report.latency);
     println!(
-        "  latency ms  p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        ms(0.999),
-        report.latency.max() as f64 / 1000.0
+        "  latency ms  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        l.p50, l.p90, l.p99, l.p99_9, l.max
     );
     Ok(())
 }
@@ -151,7 +139,6 @@ struct Report {
 
 async fn load(
     args: &Args,
-    rate: Option<u32>,
     addr: std::net::SocketAddr,
     ca: &str,
     body: Bytes,
@@ -182,9 +169,16 @@ async fn load(
         tokio::spawn(conn);
         let body = body.clone();
         // Each connection takes every `connections`-th due time of the schedule.
-        let interval =
-            rate.map(|r| Duration::from_secs_f64(f64::from(args.connections) / f64::from(r)));
-        let offset = rate.map(|r| Duration::from_secs_f64(f64::from(c) / f64::from(r)));
+        let (interval, offset) = match args.rate {
+            Rate::PerSecond(r) => {
+                let r = r.get() as f64;
+                (
+                    Some(Duration::from_secs_f64(f64::from(args.connections) / r)),
+                    Some(Duration::from_secs_f64(f64::from(c) / r)),
+                )
+            }
+            Rate::Max => (None, None),
+        };
         tasks.spawn(async move {
             let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
             let mut ops = 0;
