@@ -192,9 +192,10 @@ impl Receiver {
         }
     }
 
-    /// Makes each later `Export` wait `delay` before it is answered (zero: answer at once).
-    /// Its spans are kept when the answer is sent, so an export its client gives up on first
-    /// (a `grpc-timeout` shorter than the delay) is counted but not kept.
+    /// For tests of exporters and of [`super::relay`]: makes each later `Export` wait `delay`
+    /// before it is answered (zero: answer at once), as a lagging collector would. Its spans
+    /// are kept when the answer is sent, so an export its client gives up on first (a
+    /// `grpc-timeout` shorter than the delay) is counted but not kept.
     pub fn set_delay(&self, delay: Duration) {
         // Past u64::MAX nanoseconds (584 years) every delay is the same.
         let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
@@ -221,7 +222,8 @@ impl Receiver {
     }
 
     /// Whether it is serving (started and not stopped).
-    pub fn is_serving(&self) -> bool {
+    #[cfg(test)]
+    pub(super) fn is_serving(&self) -> bool {
         self.serving.is_some()
     }
 }

@@ -12,7 +12,8 @@ use tonic::transport::Endpoint;
 /// collector accepts by default.
 const BATCH_SPANS: usize = 512;
 
-/// An OTLP/gRPC collector's address, parsed from `HOST:PORT` or `http://HOST:PORT`.
+/// An OTLP/gRPC collector's address, parsed from `HOST:PORT` or `http://HOST:PORT`; it displays
+/// as the URL a client dials, `http://HOST:PORT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CollectorAddr {
     /// `http://HOST:PORT`.
@@ -75,13 +76,6 @@ pub enum RelayError {
 }
 
 // === impl CollectorAddr ===
-
-impl CollectorAddr {
-    /// The URL an OTLP/gRPC client dials, `http://HOST:PORT`.
-    pub fn uri(&self) -> &str {
-        &self.uri
-    }
-}
 
 impl FromStr for CollectorAddr {
     type Err = BadCollectorAddr;

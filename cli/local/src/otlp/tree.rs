@@ -53,11 +53,6 @@ impl Trace {
         self.spans().len()
     }
 
-    /// Whether some span's parent is missing.
-    pub fn has_orphans(&self) -> bool {
-        self.roots.iter().any(|root| root.orphan)
-    }
-
     /// When its earliest span started, in nanoseconds since the Unix epoch (0 when empty).
     pub fn start_unix_nanos(&self) -> u64 {
         self.spans()
