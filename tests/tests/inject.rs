@@ -3,11 +3,14 @@
 //! server would create from the input template once patched by the webhook's AdmissionReview
 //! handler, configured with the same flags and fed the file's Namespace annotations.
 
+#[path = "support/files.rs"]
+mod files;
+
 use clap::Parser;
-use serde::Deserialize;
+use files::{repo, yaml_docs};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use weft_injector::{InjectFlags, StaticNamespaces};
 use weft_injector_patch::Injector;
@@ -18,19 +21,12 @@ struct Flags {
     flags: InjectFlags,
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn anchors() -> PathBuf {
     repo().join("injector/tests/golden/anchors.pem")
 }
 
 fn docs(text: &str) -> Vec<Value> {
-    serde_yaml_ng::Deserializer::from_str(text)
-        .map(|d| Value::deserialize(d).expect("YAML"))
-        .filter(|v| !v.is_null())
-        .collect()
+    yaml_docs(text).unwrap_or_else(|e| panic!("YAML: {e}"))
 }
 
 /// The pod template of a workload, if it is one.

@@ -9,17 +9,19 @@
 //! can show that it rejects what it should.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
+#[path = "support/files.rs"]
+mod files;
 #[path = "support/kinds.rs"]
 mod kinds;
+#[path = "support/kubectl.rs"]
+mod kubectl;
 
 use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use serde::de::{Deserialize, DeserializeOwned};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 /// Every file `deploy/` must have (it may have more; those are checked too).
@@ -128,7 +130,7 @@ impl Doc {
 }
 
 fn deploy_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+    files::repo().join("deploy")
 }
 
 /// The YAML files under `dir`, recursively, sorted, relative to `deploy/`.
@@ -162,18 +164,6 @@ fn yaml_files(dir: &Path) -> Vec<String> {
     files
 }
 
-/// The non-empty documents of a YAML stream, as JSON values (what kubectl sends).
-fn parse_yaml(text: &str) -> Result<Vec<Value>, String> {
-    let mut docs = Vec::new();
-    for (i, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(document).map_err(|e| format!("document {i}: {e}"))?;
-        if !value.is_null() {
-            docs.push(value);
-        }
-    }
-    Ok(docs)
-}
-
 /// Every document of every YAML file under `deploy/<sub>`.
 fn load(sub: &str) -> Vec<Doc> {
     let dir = deploy_dir().join(sub);
@@ -181,7 +171,7 @@ fn load(sub: &str) -> Vec<Doc> {
     for file in yaml_files(&dir) {
         let text = std::fs::read_to_string(deploy_dir().join(&file))
             .unwrap_or_else(|e| panic!("cannot read deploy/{file}: {e}"));
-        let values = parse_yaml(&text).unwrap_or_else(|e| panic!("deploy/{file}: {e}"));
+        let values = files::yaml_docs(&text).unwrap_or_else(|e| panic!("deploy/{file}: {e}"));
         assert!(!values.is_empty(), "deploy/{file} has no documents");
         docs.extend(values.into_iter().enumerate().map(|(index, value)| Doc {
             file: file.clone(),
@@ -1349,74 +1339,9 @@ fn schemas_reject_broken_policies() {
 
 // === kubectl ===
 
-/// kubectl on PATH. Missing: a failure in CI, a note and `None` elsewhere.
-fn kubectl() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("kubectl"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(
-            !in_ci,
-            "kubectl is not on PATH: CI=true, so the kubectl check fails instead of skipping"
-        );
-        eprintln!("note: kubectl is not on PATH; skipping the kubectl check of deploy/");
-    }
-    found
-}
-
-/// `kubectl label --local -o name`: kubectl's own decoder reads every document, with no
-/// cluster (dry-run=client create/apply still need API discovery). KUBECONFIG points
-/// nowhere so no user's cluster can be reached by accident.
-fn kubectl_names(kubectl: &Path, file: Option<&Path>, stdin: &str) -> Result<Vec<String>, String> {
-    let mut command = Command::new(kubectl);
-    command
-        .args(["label", "--local", "-o", "name", "-f"])
-        .arg(file.map_or_else(|| "-".into(), |f| f.as_os_str().to_owned()))
-        .arg("weft.dev/manifest-check=ok")
-        .env("KUBECONFIG", deploy_dir().join("no-such-kubeconfig"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("cannot run kubectl: {e}"))?;
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin.as_bytes())
-        .map_err(|e| format!("cannot write to kubectl: {e}"))?;
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("kubectl: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "kubectl exited with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect())
-}
-
-/// What `kubectl -o name` prints for a document: `<kind>[.<group>]/<name>`.
-fn kubectl_name(doc: &Doc) -> String {
-    let kind = doc.kind().to_lowercase();
-    match doc.api_version().split_once('/') {
-        Some((group, _)) => format!("{kind}.{group}/{}", doc.name()),
-        None => format!("{kind}/{}", doc.name()),
-    }
-}
-
 #[test]
 fn kubectl_reads_every_manifest() {
-    let Some(kubectl) = kubectl() else {
+    let Some(kubectl) = kubectl::find("deploy/") else {
         return;
     };
     let docs = load("");
@@ -1425,9 +1350,9 @@ fn kubectl_reads_every_manifest() {
         let expected: Vec<String> = docs
             .iter()
             .filter(|d| d.file == file)
-            .map(kubectl_name)
+            .map(|d| kubectl::name(&d.value))
             .collect();
-        match kubectl_names(&kubectl, Some(&deploy_dir().join(&file)), "") {
+        match kubectl::names(&kubectl, Some(&deploy_dir().join(&file)), "") {
             Ok(names) if names == expected => {}
             Ok(names) => problems.push(format!(
                 "deploy/{file}: kubectl read {names:?}, this test read {expected:?}"
@@ -1440,12 +1365,12 @@ fn kubectl_reads_every_manifest() {
 
 #[test]
 fn kubectl_check_rejects_a_broken_manifest() {
-    let Some(kubectl) = kubectl() else {
+    let Some(kubectl) = kubectl::find("deploy/") else {
         return;
     };
     let good = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: weft\n";
     assert_eq!(
-        kubectl_names(&kubectl, None, good),
+        kubectl::names(&kubectl, None, good),
         Ok(vec!["namespace/weft".to_string()])
     );
     for bad in [
@@ -1453,7 +1378,7 @@ fn kubectl_check_rejects_a_broken_manifest() {
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: weft\n  labels: [a, b]\n",
     ] {
         assert!(
-            kubectl_names(&kubectl, None, bad).is_err(),
+            kubectl::names(&kubectl, None, bad).is_err(),
             "kubectl accepted {bad:?}"
         );
     }
