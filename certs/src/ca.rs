@@ -3,14 +3,14 @@
 
 use crate::{CertError, cert, name::check_trust_domain, pem};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
-    PublicKeyData, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
 };
 use rustls_pki_types::CertificateDer;
 use std::time::{Duration, SystemTime};
 
 /// How far back certificates' validity starts, for peers whose clocks run behind.
-pub(crate) const CLOCK_SKEW: Duration = Duration::from_secs(60);
+const CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// PEM text of a certificate (or chain) and its private key.
 #[derive(Clone)]
@@ -71,12 +71,8 @@ impl Ca {
         let parsed = cert::parse(what, &cert_der)?;
         cert::check_ca(&parsed)?;
         cert::check_validity(&parsed, now)?;
+        cert::check_key(&parsed, &key)?;
         let subject = cert::subject(&parsed);
-        if key.der_bytes() != parsed.public_key().subject_public_key.data.as_ref() {
-            return Err(CertError::KeyMismatch {
-                cert_subject: subject,
-            });
-        }
         let validity = parsed.validity();
         let (not_before, not_after) = (
             cert::system_time(validity.not_before),
@@ -204,8 +200,33 @@ fn ca_params(
     Ok(params)
 }
 
+/// Parameters of an end-entity certificate named `common_name` and `sans`, for `ekus`, with key
+/// usage digitalSignature, valid from `now` - [`CLOCK_SKEW`] to `not_after`.
+pub(crate) fn leaf_params(
+    common_name: &str,
+    sans: Vec<SanType>,
+    ekus: Vec<ExtendedKeyUsagePurpose>,
+    now: SystemTime,
+    not_after: SystemTime,
+) -> Result<CertificateParams, CertError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.subject_alt_names = sans;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = ekus;
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = cert::offset_time(now - CLOCK_SKEW)?;
+    params.not_after = cert::offset_time(not_after)?;
+    params.serial_number = Some(random_serial()?);
+    Ok(params)
+}
+
 /// A random positive 128-bit serial number.
-pub(crate) fn random_serial() -> Result<SerialNumber, CertError> {
+fn random_serial() -> Result<SerialNumber, CertError> {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 16];
     ring::rand::SystemRandom::new()

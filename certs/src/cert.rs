@@ -116,6 +116,20 @@ pub(crate) fn check_path_len(cert: &X509Certificate<'_>, below: usize) -> Result
     }
 }
 
+/// Fails unless `key` is the key of `cert` (its public key is the certificate's).
+pub(crate) fn check_key(
+    cert: &X509Certificate<'_>,
+    key: &impl rcgen::PublicKeyData,
+) -> Result<(), CertError> {
+    if key.der_bytes() == cert.public_key().subject_public_key.data.as_ref() {
+        Ok(())
+    } else {
+        Err(CertError::KeyMismatch {
+            cert_subject: subject(cert),
+        })
+    }
+}
+
 /// Fails unless `cert`'s signature verifies with `issuer`'s public key.
 pub(crate) fn check_signed_by(
     cert: &X509Certificate<'_>,

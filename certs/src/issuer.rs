@@ -3,13 +3,10 @@
 
 use crate::{
     CertError, ServiceAccountIdentity, TrustAnchors,
-    ca::{CLOCK_SKEW, Ca, random_serial, until},
+    ca::{Ca, leaf_params, until},
     cert, csr, pem,
 };
-use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
-    SanType,
-};
+use rcgen::{ExtendedKeyUsagePurpose, SanType};
 use rustls_pki_types::CertificateDer;
 use std::time::{Duration, SystemTime};
 use x509_parser::certificate::X509Certificate;
@@ -90,7 +87,16 @@ impl Issuer {
         }
         let public_key = csr::check(csr_der, identity)?;
         let not_after = until(now, lifetime)?.min(self.ca.not_after());
-        let params = leaf_params(identity, now, not_after)?;
+        let params = leaf_params(
+            &identity.dns_name(),
+            identity_sans(identity)?,
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            now,
+            not_after,
+        )?;
         let leaf = self.ca.sign(&params, &public_key)?;
         let not_after = cert::not_after(&leaf)?;
         let mut chain = Vec::with_capacity(1 + self.chain.len());
@@ -133,31 +139,6 @@ pub(crate) fn check_issuer_chain(
         anchors.check_signed(last, parsed.len())?;
     }
     Ok(())
-}
-
-/// The parameters of a workload's leaf certificate.
-fn leaf_params(
-    identity: &ServiceAccountIdentity,
-    now: SystemTime,
-    not_after: SystemTime,
-) -> Result<CertificateParams, CertError> {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, identity.dns_name());
-    params.subject_alt_names = identity_sans(identity)?;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    params.use_authority_key_identifier_extension = true;
-    params.not_before = cert::offset_time(now - CLOCK_SKEW)?;
-    params.not_after = cert::offset_time(not_after)?;
-    params.serial_number = Some(random_serial()?);
-    Ok(params)
 }
 
 /// The identity's DNS and SPIFFE URI names.

@@ -4,15 +4,12 @@
 
 use crate::{
     CertError,
-    ca::{CLOCK_SKEW, Ca, CaFiles, random_serial, self_signed, until},
+    ca::{Ca, CaFiles, leaf_params, self_signed, until},
     cert,
     issuer::check_issuer_chain,
     pem,
 };
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose, PublicKeyData, SanType,
-};
+use rcgen::{BasicConstraints, ExtendedKeyUsagePurpose, KeyPair, SanType};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::time::{Duration, SystemTime};
 
@@ -36,10 +33,7 @@ pub fn generate_server_cert(
         ));
     };
     let now = SystemTime::now();
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, *first);
-    params.subject_alt_names = dns_names
+    let sans = dns_names
         .iter()
         .map(|name| {
             rcgen::string::Ia5String::try_from(name.to_string())
@@ -47,13 +41,13 @@ pub fn generate_server_cert(
                 .map_err(|e| CertError::Generate(format!("DNS name {name:?}: {e}")))
         })
         .collect::<Result<_, _>>()?;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    params.not_before = cert::offset_time(now - CLOCK_SKEW)?;
-    params.not_after = cert::offset_time(until(now, lifetime)?.min(ca.not_after()))?;
-    params.serial_number = Some(random_serial()?);
+    let params = leaf_params(
+        first,
+        sans,
+        vec![ExtendedKeyUsagePurpose::ServerAuth],
+        now,
+        until(now, lifetime)?.min(ca.not_after()),
+    )?;
     let key = KeyPair::generate()?;
     let der = ca.sign(&params, &key)?;
     Ok(CaFiles {
@@ -90,11 +84,7 @@ impl ServerCredentials {
         let key = pem::key_from_pem("server private key", key_pem)?;
         let parsed = cert::parse("server certificate", first)?;
         cert::check_validity(&parsed, SystemTime::now())?;
-        if key.der_bytes() != parsed.public_key().subject_public_key.data.as_ref() {
-            return Err(CertError::KeyMismatch {
-                cert_subject: cert::subject(&parsed),
-            });
-        }
+        cert::check_key(&parsed, &key)?;
         let not_after = cert::system_time(parsed.validity().not_after);
         Ok(Self {
             chain,
