@@ -16,6 +16,22 @@ use weft_injector::{LookupError, NamespaceCache, Namespaces};
 type Handle = mock::Handle<Request<Body>, Response<Body>>;
 type Respond = mock::SendResponse<Response<Body>>;
 
+/// Polls `$cond` on the (paused) tokio clock until it holds, or panics after 60s of it.
+macro_rules! assert_eventually {
+    ($cond:expr, $($msg:tt)+) => {{
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if $cond {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!($($msg)+);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }};
+}
+
 /// Waits for the next request and checks it is `GET path?query` for metadata only.
 async fn expect(api: &mut Handle, path: &str, query: &[(&str, &str)]) -> Respond {
     let (req, respond) = tokio::time::timeout(Duration::from_secs(30), api.next_request())
@@ -117,13 +133,7 @@ async fn lookups_come_from_the_cache_and_misses_from_the_api() {
         ],
     )
     .await;
-    for _ in 0..100 {
-        if cache.ready() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(cache.ready(), "listed, but not ready");
+    assert_eventually!(cache.ready(), "listed, but not ready");
 
     // From the cache: no request (the mock would see one and the next expect would fail).
     let shop = cache.annotations("shop").await.unwrap();
