@@ -3,7 +3,7 @@
 
 use crate::{
     Annotations,
-    patch::{PodError, describe},
+    patch::{PodError, describe, pointer},
 };
 use serde_json::Value;
 
@@ -82,10 +82,7 @@ pub(crate) fn annotations(object: &Value) -> Result<Annotations, PodError> {
             .map(|(k, v)| match v {
                 Value::String(s) => Ok((k.clone(), s.clone())),
                 other => Err(error(
-                    &format!(
-                        "/metadata/annotations/{}",
-                        k.replace('~', "~0").replace('/', "~1")
-                    ),
+                    &pointer(&["metadata", "annotations", k]),
                     format!("is {}, expected a string (quote it)", describe(other)),
                 )),
             })

@@ -5,7 +5,7 @@
 use crate::{
     annotations::PROXY_VERSION,
     patch::{CONTAINER_NAMES, PodError, VOLUME_NAMES},
-    pod::{PodView, annotations},
+    pod::PodView,
 };
 use json_patch::{Patch, PatchOperation, RemoveOperation, jsonptr::PointerBuf};
 use serde_json::Value;
@@ -18,7 +18,7 @@ use serde_json::Value;
 pub fn uninject(pod: &Value) -> Result<Patch, PodError> {
     let view = PodView::read(pod)?;
     let mut ops = Vec::new();
-    let annotations = annotations(pod)?;
+    let annotations = &view.annotations;
     if annotations.contains_key(PROXY_VERSION) {
         let metadata_len = pod["metadata"].as_object().map_or(0, |m| m.len());
         if annotations.len() == 1 && metadata_len == 1 {
