@@ -86,7 +86,7 @@ pub async fn review(body: &[u8], namespaces: &dyn Namespaces, injector: &Injecto
 
 /// Checks the review is a v1 AdmissionReview about creating a Pod, and takes it apart.
 fn parse(body: &[u8]) -> Parsed {
-    let review: Value = serde_json::from_slice(body).map_err(|e| {
+    let mut review: Value = serde_json::from_slice(body).map_err(|e| {
         (
             String::new(),
             format!("the AdmissionReview is not JSON: {e}"),
@@ -128,11 +128,17 @@ fn parse(body: &[u8]) -> Parsed {
     if !sub_resource.is_empty() {
         return fail(format!("the request is for subresource {sub_resource:?}"));
     }
-    let Some(object) = request.get("object").filter(|o| o.is_object()).cloned() else {
+    let request_namespace = str_at(request, "/namespace").to_string();
+    // The pod is most of the review: move it out rather than copy it.
+    let Some(object) = review
+        .pointer_mut("/request/object")
+        .map(Value::take)
+        .filter(Value::is_object)
+    else {
         return fail("the request has no object".to_string());
     };
     let namespace = [
-        str_at(request, "/namespace"),
+        request_namespace.as_str(),
         str_at(&object, "/metadata/namespace"),
     ]
     .into_iter()
