@@ -170,6 +170,12 @@ async fn check_case(name: &str) {
 fn expect(path: &Path, actual: &Value) {
     let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
     if std::env::var_os("WEFT_BLESS").is_some() {
+        // Blessing cannot fail, so it is no test: CI compares.
+        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(
+            !in_ci,
+            "WEFT_BLESS is set with CI=true: CI compares, it does not bless"
+        );
         std::fs::write(path, text).unwrap();
         return;
     }
