@@ -62,15 +62,12 @@ pub struct ServerCredentials {
     pub chain: Vec<CertificateDer<'static>>,
     /// The PKCS#8 private key.
     pub key: PrivateKeyDer<'static>,
-    /// The end of the certificate's validity.
-    pub not_after: SystemTime,
 }
 
 impl std::fmt::Debug for ServerCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerCredentials")
             .field("chain", &self.chain.len())
-            .field("not_after", &cert::rfc3339(self.not_after))
             .finish_non_exhaustive()
     }
 }
@@ -85,11 +82,9 @@ impl ServerCredentials {
         let parsed = cert::parse("server certificate", first)?;
         cert::check_validity(&parsed, SystemTime::now())?;
         cert::check_key(&parsed, &key)?;
-        let not_after = cert::system_time(parsed.validity().not_after);
         Ok(Self {
             chain,
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-            not_after,
         })
     }
 }

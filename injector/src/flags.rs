@@ -158,7 +158,7 @@ impl InjectFlags {
 }
 
 /// Reads and checks trust anchors; returns them as the PEM text given.
-pub fn read_anchors(path: &Path) -> Result<String, FlagError> {
+fn read_anchors(path: &Path) -> Result<String, FlagError> {
     let text = std::fs::read_to_string(path).map_err(|source| FlagError::Read {
         path: path.to_path_buf(),
         source,

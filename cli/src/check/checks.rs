@@ -18,6 +18,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 use weft_certs::TrustAnchors;
+use weft_injector::INJECT_PATH;
 
 /// The CRDs Weft reads.
 pub const CRDS: [&str; 7] = [
@@ -100,7 +101,7 @@ pub async fn run_checks(client: &Client, options: &CheckOptions) -> Vec<Line> {
         "the webhook is configured",
         bundle
             .as_ref()
-            .map(|_| "inject.weft.dev calls weft-system/weft-injector /inject".to_string())
+            .map(|_| format!("inject.weft.dev calls {NAMESPACE}/weft-injector {INJECT_PATH}"))
             .map_err(Clone::clone),
     );
     add(
@@ -242,10 +243,10 @@ async fn webhook(client: &Client) -> Result<String, String> {
         service.namespace.as_str(),
         service.name.as_str(),
         service.path.as_deref(),
-    ) != (NAMESPACE, "weft-injector", Some("/inject"))
+    ) != (NAMESPACE, "weft-injector", Some(INJECT_PATH))
     {
         return Err(format!(
-            "inject.weft.dev calls {}/{} {:?}, not {NAMESPACE}/weft-injector /inject",
+            "inject.weft.dev calls {}/{} {:?}, not {NAMESPACE}/weft-injector {INJECT_PATH}",
             service.namespace, service.name, service.path
         ));
     }
